@@ -1,0 +1,371 @@
+#include "ublk/commands.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "mqblk/registry.hpp"
+#include "ublk/control.hpp"
+#include "ublk/features.hpp"
+#include "ublk/saved_config.hpp"
+#include "ublk/server.hpp"
+
+namespace mqblk::ublk {
+namespace {
+
+using namespace std::chrono_literals;
+
+int fail(const std::string& msg) {
+  std::fprintf(stderr, "mqblk: %s\n", msg.c_str());
+  return 1;
+}
+
+bool truthy(const std::string& v) { return v == "1" || v == "true" || v == "yes" || v == "on"; }
+
+// The value of key in "key=value" attributes, or "".
+std::string attr_value(const std::vector<std::string>& attrs, const std::string& key) {
+  std::string v;
+  for (const auto& a : attrs)
+    if (a.compare(0, key.size() + 1, key + "=") == 0) v = a.substr(key.size() + 1);
+  return v;
+}
+
+// Runs the server in a detached child and waits for it to say ready (the device path) or
+// failed (one line). The fork happens before any thread or io_uring exists in the child:
+// the kernel binds each queue to the task that fetched its tags, so those tasks must be
+// the daemon's own.
+int spawn_server(const ServerSpec& spec) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return fail("pipe: " + errno_text(errno));
+  std::fflush(nullptr);
+  pid_t pid = fork();
+  if (pid < 0) return fail("fork: " + errno_text(errno));
+  if (pid == 0) {
+    ::close(fds[0]);
+    setsid();
+    signal(SIGPIPE, SIG_IGN);
+    int null = ::open("/dev/null", O_RDWR);
+    dup2(null, 0);
+    dup2(null, 1);
+    dup2(null, 2);
+    if (null > 2) ::close(null);
+    int wfd = fds[1];
+    bool told = false;
+    ServerHooks hooks;
+    hooks.ready = [&](const std::string& path) {
+      std::string m = "ok " + path + "\n";
+      (void)!write(wfd, m.data(), m.size());
+      ::close(wfd);
+      told = true;
+    };
+    hooks.failed = [&](const std::string& msg) {
+      if (told) return;
+      std::string m = "err " + msg + "\n";
+      (void)!write(wfd, m.data(), m.size());
+      ::close(wfd);
+      told = true;
+    };
+    // From here stderr is the device's log, once the id is known (see saved_config.hpp).
+    ServerSpec s = spec;
+    s.detached = true;
+    int rc = run_server(s, hooks);
+    _exit(rc);
+  }
+  ::close(fds[1]);
+  std::string msg;
+  char buf[512];
+  ssize_t n;
+  while ((n = read(fds[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+    if (n > 0) msg.append(buf, static_cast<size_t>(n));
+  ::close(fds[0]);
+  while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+  if (msg.rfind("ok ", 0) == 0) {
+    std::printf("%s\n", msg.substr(3).c_str());
+    return 0;
+  }
+  if (msg.rfind("err ", 0) == 0) return fail(msg.substr(4));
+  return fail("the ublk server (pid " + std::to_string(pid) +
+              ") exited during start-up without a reason; see /run/mqblk/*.log and dmesg");
+}
+
+int run_foreground(const ServerSpec& spec) {
+  ServerHooks hooks;
+  hooks.ready = [](const std::string& path) {
+    std::printf("%s\n", path.c_str());
+    std::fflush(stdout);
+  };
+  return run_server(spec, hooks);
+}
+
+std::string state_name(uint16_t s) {
+  switch (s) {
+    case abi::kStateDead: return "dead";
+    case abi::kStateLive: return "live";
+    case abi::kStateQuiesced: return "quiesced";
+    case abi::kStateFailIo: return "fail_io";
+  }
+  return "state " + std::to_string(s);
+}
+
+}  // namespace
+
+int cmd_add(AddOptions o) {
+  // Probe first so that a machine without ublk gets the one-line answer at once.
+  try {
+    Control ctl;
+    ctl.get_features();
+  } catch (const UblkError& e) {
+    return fail(e.what());
+  }
+  if (o.recovery != 0 && o.recovery != 1) return fail("-r takes 0 or 1");
+  if (o.copy != "auto" && o.copy != "user" && o.copy != "mapped")
+    return fail("--copy takes auto, user or mapped");
+  ServerSpec s;
+  s.id = o.id;
+  s.driver = o.driver;
+  s.attrs = o.attrs;
+  s.queues = o.queues;
+  s.depth = o.depth;
+  s.recovery = o.recovery == 1;
+  s.user_copy = o.copy == "auto" ? -1 : o.copy == "user" ? 1 : 0;
+  // With recovery, memory-backed data must outlive the server: keep the page store in a
+  // file under /dev/shm (the null driver's backing_file) unless the user named one.
+  if (s.recovery && truthy(attr_value(s.attrs, "memory_backed")) &&
+      attr_value(s.attrs, "backing_file").empty()) {
+    s.shm_file = "/dev/shm/mqblk-ublk-" + std::to_string(getpid()) + "-" +
+                 std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
+    s.attrs.push_back("backing_file=" + s.shm_file);
+  }
+  if (o.foreground) return run_foreground(s);
+  ServerSpec bg = s;
+  return spawn_server(bg);
+}
+
+int cmd_recover(int id, bool foreground) {
+  if (id < 0) return fail("recover needs -n ID");
+  auto saved = load_config(static_cast<uint32_t>(id));
+  if (!saved)
+    return fail("no saved configuration for ublk device " + std::to_string(id) + " in " +
+                kRunDir + "; it was not added by mqblk or was deleted");
+  if (!saved->recovery)
+    return fail("ublk device " + std::to_string(id) +
+                " was added without -r 1, so it cannot be recovered; `mqblk del -n " +
+                std::to_string(id) + "` it");
+  try {
+    Control ctl;
+    // After the server dies the kernel quiesces the device; give it a moment.
+    auto end = std::chrono::steady_clock::now() + 5s;
+    for (;;) {
+      abi::DevInfo info = ctl.get_dev_info(static_cast<uint32_t>(id));
+      if (info.state == abi::kStateQuiesced) break;
+      if (info.state == abi::kStateLive && pid_alive(info.ublksrv_pid))
+        return fail("ublk device " + std::to_string(id) + " is served by pid " +
+                    std::to_string(info.ublksrv_pid) + "; nothing to recover");
+      if (std::chrono::steady_clock::now() > end)
+        return fail("ublk device " + std::to_string(id) + " is " + state_name(info.state) +
+                    ", not quiesced; only a device whose server died can be recovered");
+      std::this_thread::sleep_for(20ms);
+    }
+  } catch (const UblkError& e) {
+    return fail(e.what());
+  }
+  ServerSpec s;
+  s.recover = true;
+  s.id = id;
+  s.driver = saved->driver;
+  s.attrs = saved->attrs;
+  s.queues = static_cast<int>(saved->queues);
+  s.depth = static_cast<int>(saved->depth);
+  s.recovery = true;
+  s.user_copy = saved->user_copy ? 1 : 0;
+  s.shm_file = saved->shm_file;
+  if (foreground) return run_foreground(s);
+  return spawn_server(s);
+}
+
+namespace {
+// Stops one device: asks its server to stop (it drains, reports and deletes the device),
+// and if there is no live server, or it does not finish in time, stops and deletes the
+// device here.
+int del_one(Control& ctl, uint32_t id) {
+  auto saved = load_config(id);
+  pid_t pid = saved ? saved->pid : 0;
+  if (pid_alive(pid)) {
+    kill(pid, SIGTERM);
+    auto end = std::chrono::steady_clock::now() + 20s;
+    while (pid_alive(pid) && std::chrono::steady_clock::now() < end)
+      std::this_thread::sleep_for(10ms);
+    if (pid_alive(pid)) {
+      std::fprintf(stderr, "mqblk: server %d of ublk device %u did not stop in 20 s; killing it\n",
+                   static_cast<int>(pid), id);
+      kill(pid, SIGKILL);
+      while (pid_alive(pid)) std::this_thread::sleep_for(10ms);
+    }
+  }
+  int rc = 0;
+  bool exists = true;
+  try {
+    ctl.get_dev_info(id);
+  } catch (const UblkError& e) {
+    if (e.err() != ENODEV) return fail(e.what());
+    exists = false;
+  }
+  if (exists) {
+    try { ctl.stop_dev(id); } catch (const UblkError& e) {
+      if (e.err() != ENODEV) { fail(e.what()); rc = 1; }
+    }
+    try { ctl.del_dev(id); } catch (const UblkError& e) {
+      if (e.err() != ENODEV) { fail(e.what()); rc = 1; }
+    }
+  }
+  std::ifstream rep(run_path(id, ".report"));
+  std::string line;
+  if (rep && std::getline(rep, line)) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_discarded())
+      for (const auto& q : j["queues"])
+        std::printf("ublk %u queue %u: received %llu ended %llu errors %llu\n", id,
+                    q["queue"].get<unsigned>(),
+                    static_cast<unsigned long long>(q["received"].get<uint64_t>()),
+                    static_cast<unsigned long long>(q["ended"].get<uint64_t>()),
+                    static_cast<unsigned long long>(q["errors"].get<uint64_t>()));
+  }
+  if (saved && !saved->shm_file.empty()) unlink(saved->shm_file.c_str());
+  if (rc == 0) remove_saved(id);
+  return rc;
+}
+}  // namespace
+
+int cmd_del(int id, bool all) {
+  if (!all && id < 0) return fail("del needs -n ID or -a");
+  try {
+    Control ctl;
+    if (!all) {
+      if (!load_config(static_cast<uint32_t>(id))) {
+        try {
+          ctl.get_dev_info(static_cast<uint32_t>(id));
+        } catch (const UblkError& e) {
+          if (e.err() == ENODEV) return fail("no ublk device " + std::to_string(id));
+          return fail(e.what());
+        }
+      }
+      return del_one(ctl, static_cast<uint32_t>(id));
+    }
+    int rc = 0;
+    for (uint32_t i : saved_ids()) rc |= del_one(ctl, i);
+    return rc;
+  } catch (const UblkError& e) {
+    return fail(e.what());
+  }
+}
+
+int cmd_list(int id, bool json) {
+  std::unique_ptr<Control> ctl;
+  try {
+    ctl = std::make_unique<Control>();
+  } catch (const UblkError& e) {
+    return fail(e.what());
+  }
+  std::vector<uint32_t> ids = id >= 0 ? std::vector<uint32_t>{static_cast<uint32_t>(id)}
+                                      : saved_ids();
+  nlohmann::json out = nlohmann::json::array();
+  for (uint32_t i : ids) {
+    auto saved = load_config(i);
+    nlohmann::json d = {{"id", i}, {"dev", "/dev/ublkb" + std::to_string(i)}};
+    try {
+      abi::DevInfo info = ctl->get_dev_info(i);
+      d["state"] = state_name(info.state);
+      d["queues"] = info.nr_hw_queues;
+      d["depth"] = info.queue_depth;
+      d["pid"] = info.ublksrv_pid;
+      d["server_alive"] = pid_alive(info.ublksrv_pid);
+      d["flags"] = decode_features(info.flags);
+    } catch (const UblkError& e) {
+      if (e.err() != ENODEV) return fail(e.what());
+      if (!saved) {
+        if (id >= 0) return fail("no ublk device " + std::to_string(i));
+        continue;
+      }
+      d["state"] = "gone";
+    }
+    if (saved) {
+      d["driver"] = saved->driver;
+      d["attributes"] = saved->attrs;
+      d["recovery"] = saved->recovery;
+      d["user_copy"] = saved->user_copy;
+    }
+    std::ifstream st(run_path(i, ".stats.json"));
+    nlohmann::json stats = st ? nlohmann::json::parse(st, nullptr, false) : nlohmann::json();
+    if (!stats.is_discarded() && stats.is_object() && pid_alive(stats.value("pid", 0))) {
+      uint64_t inflight = 0;
+      for (const auto& q : stats["queues"]) inflight += q.value("in_flight", uint64_t{0});
+      d["in_flight"] = inflight;
+      d["per_queue"] = stats["queues"];
+    }
+    out.push_back(std::move(d));
+  }
+  if (json) {
+    std::printf("%s\n", out.dump(2).c_str());
+    return 0;
+  }
+  for (const auto& d : out) {
+    std::string attrs;
+    for (const auto& a : d.value("attributes", std::vector<std::string>{})) attrs += " " + a;
+    std::printf("dev %s: state %s, queues %d, depth %d, pid %d, in-flight %llu, %s%s\n",
+                d["dev"].get<std::string>().c_str(), d["state"].get<std::string>().c_str(),
+                d.value("queues", 0), d.value("depth", 0), d.value("pid", 0),
+                static_cast<unsigned long long>(d.value("in_flight", uint64_t{0})),
+                d.value("driver", std::string("?")).c_str(), attrs.c_str());
+  }
+  return 0;
+}
+
+int cmd_features(bool json) {
+  nlohmann::json drivers = nlohmann::json::array();
+  for (const auto& dr : list_drivers()) {
+    nlohmann::json attrs = nlohmann::json::array();
+    for (const auto& a : dr.attributes)
+      attrs.push_back({{"name", a.name}, {"default", a.default_value}, {"unit", a.unit},
+                       {"help", a.help}});
+    drivers.push_back({{"name", dr.name}, {"help", dr.help}, {"attributes", attrs}});
+  }
+  nlohmann::json ublk = {{"available", false}};
+  try {
+    Control ctl;
+    uint64_t f = ctl.get_features();
+    ublk["available"] = true;
+    ublk["features_mask"] = f;
+    ublk["features"] = decode_features(f);
+  } catch (const UblkError& e) {
+    ublk["error"] = e.what();
+  }
+  if (json) {
+    std::printf("%s\n", nlohmann::json{{"drivers", drivers}, {"ublk", ublk}}.dump(2).c_str());
+    return 0;
+  }
+  for (const auto& d : drivers) {
+    std::printf("driver %s: %s\n", d["name"].get<std::string>().c_str(),
+                d["help"].get<std::string>().c_str());
+    for (const auto& a : d["attributes"])
+      std::printf("  %-24s default %-10s %-6s %s\n", a["name"].get<std::string>().c_str(),
+                  a["default"].get<std::string>().c_str(), a["unit"].get<std::string>().c_str(),
+                  a["help"].get<std::string>().c_str());
+  }
+  if (!ublk["available"].get<bool>()) {
+    std::printf("ublk: %s\n", ublk["error"].get<std::string>().c_str());
+    return 0;
+  }
+  uint64_t f = ublk["features_mask"].get<uint64_t>();
+  std::printf("ublk: kernel features 0x%llx\n", static_cast<unsigned long long>(f));
+  for (const auto& n : feature_names())
+    std::printf("  %-24s %-3s %s\n", n.name, (f & n.bit) ? "yes" : "no", n.what);
+  return 0;
+}
+
+}  // namespace mqblk::ublk

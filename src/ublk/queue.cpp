@@ -1,0 +1,301 @@
+#include "ublk/queue.hpp"
+
+#include <liburing.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <string>
+#include <vector>
+
+#include "ublk/abi.hpp"
+#include "ublk/error.hpp"
+
+namespace mqblk::ublk {
+namespace {
+
+// user_data of the non-tag SQEs; tags are < 65536.
+constexpr uint64_t kEventUserData = 1ull << 32;
+constexpr uint64_t kStopUserData = 2ull << 32;
+
+int64_t now_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+// What the queue remembers about a request between its fetch and its commit.
+struct TagState {
+  uint8_t op = 0;
+  bool live = true;  // false once the kernel aborted the tag
+  uint32_t len = 0;
+};
+
+}  // namespace
+
+struct QueueServer::Impl {
+  BlockDevice& dev;
+  QueueConfig cfg;
+  QueueCounters& counters;
+  io_uring ring{};
+  bool ring_ready = false;
+  const abi::IoDesc* descs = nullptr;
+  size_t descs_len = 0;
+  std::byte* bufs = nullptr;
+  size_t bufs_len = 0;
+  std::unique_ptr<IoQueue> ioq;
+  std::vector<TagState> tags;
+  std::vector<IoCompletion> comps;
+  uint64_t event_buf = 0;
+  uint64_t stop_buf = 0;
+  unsigned live_tags = 0;
+  bool stopping = false;
+
+  Impl(BlockDevice& d, const QueueConfig& c, QueueCounters& k) : dev(d), cfg(c), counters(k) {}
+
+  ~Impl() {
+    ioq.reset();
+    if (ring_ready) io_uring_queue_exit(&ring);
+    if (descs) munmap(const_cast<abi::IoDesc*>(descs), descs_len);
+    if (bufs) munmap(bufs, bufs_len);
+  }
+
+  std::byte* buf(unsigned tag) { return bufs + size_t{tag} * cfg.buf_bytes; }
+
+  // Never fails for lack of room: the ring has an entry per tag plus the two reads, and
+  // each of those has at most one SQE outstanding.
+  io_uring_sqe* sqe() {
+    io_uring_sqe* s = io_uring_get_sqe(&ring);
+    if (!s) {
+      io_uring_submit(&ring);
+      s = io_uring_get_sqe(&ring);
+    }
+    return s;
+  }
+
+  void queue_io_cmd(uint32_t op, unsigned tag, int32_t result) {
+    io_uring_sqe* s = sqe();
+    std::memset(s, 0, 2 * sizeof(io_uring_sqe));
+    s->opcode = IORING_OP_URING_CMD;
+    s->fd = cfg.cdev_fd;
+    s->cmd_op = op;
+    abi::IoCmd cmd{};
+    cmd.q_id = static_cast<uint16_t>(cfg.q);
+    cmd.tag = static_cast<uint16_t>(tag);
+    cmd.result = result;
+    cmd.addr = cfg.user_copy ? 0 : reinterpret_cast<uint64_t>(buf(tag));
+    std::memcpy(s->cmd, &cmd, sizeof cmd);
+    io_uring_sqe_set_data64(s, tag);
+  }
+
+  void arm_read(int fd, uint64_t* dst, uint64_t user_data) {
+    io_uring_sqe* s = sqe();
+    std::memset(s, 0, 2 * sizeof(io_uring_sqe));
+    io_uring_prep_read(s, fd, dst, sizeof *dst, 0);
+    io_uring_sqe_set_data64(s, user_data);
+  }
+
+  // Ends the kernel's request and re-arms the tag, unless we are stopping (then the tag
+  // is committed without caring for the next fetch: the kernel aborts it).
+  void commit(unsigned tag, int32_t result) {
+    counters.ended.fetch_add(1, std::memory_order_relaxed);
+    if (result < 0) counters.errors.fetch_add(1, std::memory_order_relaxed);
+    queue_io_cmd(abi::kUIoCommitAndFetchReq, tag, result);
+  }
+
+  void on_request(unsigned tag) {
+    counters.received.fetch_add(1, std::memory_order_relaxed);
+    const abi::IoDesc& d = descs[tag];
+    TagState& t = tags[tag];
+    t.op = static_cast<uint8_t>(d.op_flags & 0xff);
+    uint32_t kflags = d.op_flags;
+    t.len = d.nr_sectors << kSectorShift;
+
+    IoDesc io;
+    io.offset = d.start_sector << kSectorShift;
+    io.len = t.len;
+    if (kflags & abi::kIoFFua) io.flags |= kReqFua;
+    switch (t.op) {
+      case abi::kOpRead:
+        io.op = Op::read;
+        io.buf = buf(tag);
+        break;
+      case abi::kOpWrite:
+        io.op = Op::write;
+        io.buf = buf(tag);
+        if (cfg.user_copy) {
+          ssize_t n = pread(cfg.cdev_fd, io.buf, t.len, abi::user_copy_offset(cfg.q, tag));
+          if (n != static_cast<ssize_t>(t.len)) return commit(tag, n < 0 ? -errno : -EIO);
+        }
+        break;
+      case abi::kOpFlush:
+        io.op = Op::flush;
+        io.len = 0;
+        break;
+      case abi::kOpDiscard:
+        io.op = Op::discard;
+        break;
+      case abi::kOpWriteZeroes:
+        io.op = Op::write_zeroes;
+        if (kflags & abi::kIoFNoUnmap) io.flags |= kReqNoUnmap;
+        break;
+      default:
+        return commit(tag, -EOPNOTSUPP);
+    }
+    if (io.len > cfg.buf_bytes && op_has_data(io.op)) return commit(tag, -EINVAL);
+    Status s = ioq->submit_tag(tag, io, tag);
+    if (s != Status::ok) commit(tag, -status_to_errno(s));
+  }
+
+  void on_completion(const IoCompletion& c) {
+    unsigned tag = static_cast<unsigned>(c.user_data);
+    TagState& t = tags[tag];
+    if (c.status != Status::ok) return commit(tag, -status_to_errno(c.status));
+    if (t.op == abi::kOpRead || t.op == abi::kOpWrite) {
+      if (t.op == abi::kOpRead && cfg.user_copy) {
+        ssize_t n = pwrite(cfg.cdev_fd, buf(tag), t.len, abi::user_copy_offset(cfg.q, tag));
+        if (n != static_cast<ssize_t>(t.len)) return commit(tag, n < 0 ? -errno : -EIO);
+      }
+      return commit(tag, static_cast<int32_t>(t.len));
+    }
+    commit(tag, 0);
+  }
+
+  void on_cqe(const io_uring_cqe* cqe) {
+    uint64_t ud = cqe->user_data;
+    if (ud == kEventUserData) {
+      // The engine has cross-thread completions for us; reap() below collects them.
+      if (!stopping) arm_read(ioq->event_fd(), &event_buf, kEventUserData);
+      return;
+    }
+    if (ud == kStopUserData) {
+      stopping = true;
+      return;
+    }
+    unsigned tag = static_cast<unsigned>(ud);
+    if (cqe->res == abi::kIoResOk) return on_request(tag);
+    // -ENODEV: the device is going away and will not use this tag again. Any other
+    // error: the kernel refused our command; the tag is unusable too.
+    if (tags[tag].live) {
+      tags[tag].live = false;
+      --live_tags;
+      counters.aborted_tags.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+
+  void reap_engine() {
+    unsigned n;
+    while ((n = ioq->reap(comps.data(), static_cast<unsigned>(comps.size()))) > 0)
+      for (unsigned i = 0; i < n; ++i) on_completion(comps[i]);
+  }
+};
+
+QueueServer::QueueServer(BlockDevice& dev, const QueueConfig& cfg, QueueCounters& counters)
+    : impl_(std::make_unique<Impl>(dev, cfg, counters)) {}
+
+QueueServer::~QueueServer() = default;
+
+int QueueServer::set_up() {
+  Impl& m = *impl_;
+  const QueueConfig& c = m.cfg;
+  if (c.pin && CPU_COUNT(&c.cpus) > 0) sched_setaffinity(0, sizeof c.cpus, &c.cpus);
+
+  m.descs_len = (c.depth * sizeof(abi::IoDesc) + 4095) & ~size_t{4095};
+  void* p = mmap(nullptr, m.descs_len, PROT_READ, MAP_SHARED | MAP_POPULATE, c.cdev_fd,
+                 static_cast<off_t>(abi::kCmdBufOffset + c.q * abi::kMaxCmdBufSize));
+  if (p == MAP_FAILED) {
+    int e = errno;
+    error_ = "queue " + std::to_string(c.q) + ": mmap of the request descriptors: " +
+             errno_text(e);
+    return -e;
+  }
+  m.descs = static_cast<const abi::IoDesc*>(p);
+
+  // Buffers are reserved, not populated: only the bytes requests touch cost memory.
+  m.bufs_len = size_t{c.depth} * c.buf_bytes;
+  p = mmap(nullptr, m.bufs_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS |
+           MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) {
+    int e = errno;
+    error_ = "queue " + std::to_string(c.q) + ": buffer reservation: " + errno_text(e);
+    return -e;
+  }
+  m.bufs = static_cast<std::byte*>(p);
+
+  // SINGLE_ISSUER + DEFER_TASKRUN: the kernel's deliveries (task work) run only when this
+  // thread enters to wait, in one batch, instead of interrupting it. Older kernels lack
+  // them; fall back to a plain ring.
+  unsigned entries = c.depth + 8;
+  io_uring_params params{};
+  params.flags = IORING_SETUP_SQE128 | IORING_SETUP_SINGLE_ISSUER |
+                 IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_COOP_TASKRUN;
+  int r = io_uring_queue_init_params(entries, &m.ring, &params);
+  if (r == -EINVAL) {
+    io_uring_params plain{};
+    plain.flags = IORING_SETUP_SQE128;
+    r = io_uring_queue_init_params(entries, &m.ring, &plain);
+  }
+  if (r < 0) {
+    error_ = "queue " + std::to_string(c.q) + ": io_uring setup: " + errno_text(-r);
+    return r;
+  }
+  m.ring_ready = true;
+
+  m.ioq = m.dev.open_queue(static_cast<int>(c.q));
+  m.tags.assign(c.depth, TagState{});
+  m.comps.resize(c.depth);
+  m.live_tags = c.depth;
+
+  for (unsigned t = 0; t < c.depth; ++t) m.queue_io_cmd(abi::kUIoFetchReq, t, -1);
+  m.arm_read(m.ioq->event_fd(), &m.event_buf, kEventUserData);
+  m.arm_read(c.stop_fd, &m.stop_buf, kStopUserData);
+  r = io_uring_submit(&m.ring);
+  if (r < 0) {
+    error_ = "queue " + std::to_string(c.q) + ": FETCH_REQ: " + errno_text(-r);
+    return r;
+  }
+  return 0;
+}
+
+void QueueServer::serve() {
+  Impl& m = *impl_;
+  // After a stop we give the engine this long to finish what it holds; past it, the
+  // device's shutdown() cancels the rest (outside, in the server).
+  int64_t stop_deadline = -1;
+  for (;;) {
+    if (m.stopping && stop_deadline < 0) stop_deadline = now_ns() + 5'000'000'000;
+    if (m.live_tags == 0 && m.ioq->outstanding() == 0) break;
+    if (m.stopping && (m.ioq->outstanding() == 0 || now_ns() > stop_deadline)) break;
+
+    int64_t due = m.ioq->next_timer_ns();
+    if (m.stopping) due = (due < 0 || due > now_ns() + 10'000'000) ? now_ns() + 10'000'000 : due;
+    __kernel_timespec ts{};
+    __kernel_timespec* tsp = nullptr;
+    if (due >= 0) {
+      int64_t d = due - now_ns();
+      if (d < 0) d = 0;
+      ts.tv_sec = d / 1'000'000'000;
+      ts.tv_nsec = d % 1'000'000'000;
+      tsp = &ts;
+    }
+    io_uring_cqe* cqe = nullptr;
+    int r = (tsp && ts.tv_sec == 0 && ts.tv_nsec == 0)
+                ? io_uring_submit_and_get_events(&m.ring)
+                : io_uring_submit_and_wait_timeout(&m.ring, &cqe, 1, tsp, nullptr);
+    if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY) break;
+
+    unsigned head, seen = 0;
+    io_uring_for_each_cqe(&m.ring, head, cqe) {
+      m.on_cqe(cqe);
+      ++seen;
+    }
+    io_uring_cq_advance(&m.ring, seen);
+    m.reap_engine();
+  }
+  io_uring_submit(&m.ring);
+}
+
+}  // namespace mqblk::ublk

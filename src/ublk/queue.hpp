@@ -1,0 +1,72 @@
+// ublk/queue.hpp - one ublk queue served by one thread and one io_uring.
+//
+// The kernel hands request `tag` of queue q to the server by completing the FETCH_REQ (or
+// COMMIT_AND_FETCH_REQ) uring_cmd that the server queued for that tag; the server answers
+// with COMMIT_AND_FETCH_REQ, which ends the request and re-arms the tag in one command.
+// ublk tag t of queue q is the engine's request t of hardware queue q (submit_tag), so
+// the kernel's blk-mq request and mqblk's request are the same slot, mirrored.
+//
+// Per tag, the state is a cycle: kernel-owned (a FETCH is queued) -> server-owned (the
+// fetch completed; the request is in the engine) -> kernel-owned (commit queued). A tag
+// is never in the engine twice: the kernel cannot hand out a tag whose commit we have not
+// sent. A -ENODEV completion (abort) retires the tag for good.
+//
+// Batching: every engine completion is turned into an SQE and all of them go to the
+// kernel in the same io_uring_enter that waits for the next requests, so one wake-up
+// serves as many tags as the kernel queued meanwhile.
+#pragma once
+
+#include <sched.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "mqblk/block_device.hpp"
+
+namespace mqblk::ublk {
+
+// Counters a queue thread publishes for `list --json` and the exit report. Written by
+// the queue thread only (relaxed), read by anyone.
+struct QueueCounters {
+  std::atomic<uint64_t> received{0};  // requests the kernel handed us
+  std::atomic<uint64_t> ended{0};     // requests we committed back (any result)
+  std::atomic<uint64_t> errors{0};    // of those, ended with an error
+  std::atomic<uint32_t> aborted_tags{0};
+};
+
+struct QueueConfig {
+  unsigned q = 0;
+  unsigned depth = 0;
+  uint32_t buf_bytes = 0;  // per-tag buffer size (the device's max_io_buf_bytes)
+  bool user_copy = true;   // data via pread/pwrite on cdev, else mapped buffers
+  int cdev_fd = -1;        // /dev/ublkcN, shared by all queues
+  int stop_fd = -1;        // eventfd: readable means "finish and exit"
+  cpu_set_t cpus{};        // where the thread runs; empty: anywhere
+  bool pin = false;
+};
+
+// Invariant: set_up() and serve() run on the same thread, the one the kernel will know as
+// this queue's daemon (ublk requires that the task that fetched a tag commits it).
+class QueueServer {
+ public:
+  QueueServer(BlockDevice& dev, const QueueConfig& cfg, QueueCounters& counters);
+  ~QueueServer();
+  QueueServer(const QueueServer&) = delete;
+  QueueServer& operator=(const QueueServer&) = delete;
+
+  // Maps the descriptors, creates the ring, queues FETCH_REQ for every tag and submits
+  // them. Returns 0 or a negative errno (with a message in error()).
+  int set_up();
+  // Serves until the stop eventfd fires (then finishes what the engine holds) or every
+  // tag has been aborted by the kernel.
+  void serve();
+  const std::string& error() const { return error_; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::string error_;
+};
+
+}  // namespace mqblk::ublk

@@ -1,0 +1,375 @@
+#include "ublk/server.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <future>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "mqblk/registry.hpp"
+#include "ublk/control.hpp"
+#include "ublk/params.hpp"
+#include "ublk/queue.hpp"
+#include "ublk/saved_config.hpp"
+
+namespace mqblk::ublk {
+namespace {
+
+using namespace std::chrono_literals;
+
+bool wait_for_path(const std::string& path, std::chrono::milliseconds limit) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  struct stat st;
+  while (stat(path.c_str(), &st) != 0) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
+// "Accepts I/O": one direct read of the first block through the whole path.
+std::string probe_block_device(const std::string& path, uint32_t block) {
+  if (!wait_for_path(path, 5s)) return path + " did not appear within 5 s";
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC);
+  if (fd < 0) return "cannot open " + path + ": " + errno_text(errno);
+  void* buf = nullptr;
+  if (posix_memalign(&buf, 4096, 4096) != 0) {
+    ::close(fd);
+    return "out of memory";
+  }
+  ssize_t n = pread(fd, buf, block, 0);
+  int e = errno;
+  free(buf);
+  ::close(fd);
+  if (n != static_cast<ssize_t>(block))
+    return "a test read of " + path + " failed: " + (n < 0 ? errno_text(e) : "short read");
+  return "";
+}
+
+struct Queue {
+  QueueCounters counters;
+  std::unique_ptr<QueueServer> server;
+  std::thread thread;
+  std::atomic<bool> done{false};
+};
+
+nlohmann::json stats_json(const BlockDevice& dev, const std::vector<std::unique_ptr<Queue>>& qs,
+                          pid_t pid) {
+  auto es = dev.stats();
+  nlohmann::json arr = nlohmann::json::array();
+  for (size_t q = 0; q < qs.size(); ++q) {
+    const auto& c = qs[q]->counters;
+    uint64_t rec = c.received.load(std::memory_order_relaxed);
+    uint64_t end = c.ended.load(std::memory_order_relaxed);
+    nlohmann::json e = {{"queue", q},
+                        {"received", rec},
+                        {"ended", end},
+                        {"errors", c.errors.load(std::memory_order_relaxed)},
+                        {"in_flight", rec - end},
+                        {"aborted_tags", c.aborted_tags.load(std::memory_order_relaxed)}};
+    if (q < es.size()) {
+      e["engine"] = {{"started", es[q].started},
+                     {"ended", es[q].ended},
+                     {"in_flight", es[q].in_flight},
+                     {"timeouts", es[q].timeouts},
+                     {"requeued", es[q].requeued}};
+    }
+    arr.push_back(std::move(e));
+  }
+  return {{"pid", pid}, {"queues", arr}};
+}
+
+void write_file_atomically(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp);
+    f << text;
+  }
+  rename(tmp.c_str(), path.c_str());
+}
+
+class Server {
+ public:
+  Server(const ServerSpec& spec, const ServerHooks& hooks) : spec_(spec), hooks_(hooks) {}
+  int run();
+
+ private:
+  void fail(const std::string& msg) {
+    if (hooks_.failed) hooks_.failed(msg);
+    std::fprintf(stderr, "mqblk: %s\n", msg.c_str());
+  }
+  bool start_queues(Control& ctl);
+  void stop_queues();
+  void report();
+
+  ServerSpec spec_;
+  ServerHooks hooks_;
+  std::unique_ptr<BlockDevice> dev_;
+  uint32_t id_ = 0;
+  uint32_t buf_bytes_ = 0;
+  bool user_copy_ = true;
+  int cdev_fd_ = -1;
+  int stop_fd_ = -1;
+  std::vector<std::unique_ptr<Queue>> queues_;
+};
+
+bool Server::start_queues(Control& ctl) {
+  std::string cdev = "/dev/ublkc" + std::to_string(id_);
+  if (!wait_for_path(cdev, 3s)) {
+    fail(cdev + " did not appear within 3 s");
+    return false;
+  }
+  cdev_fd_ = ::open(cdev.c_str(), O_RDWR | O_CLOEXEC);
+  if (cdev_fd_ < 0) {
+    fail("cannot open " + cdev + ": " + errno_text(errno));
+    return false;
+  }
+  stop_fd_ = eventfd(0, EFD_CLOEXEC);
+  unsigned nq = dev_->nr_hw_queues();
+  std::vector<std::promise<std::string>> up(nq);
+  for (unsigned q = 0; q < nq; ++q) {
+    auto qu = std::make_unique<Queue>();
+    QueueConfig cfg;
+    cfg.q = q;
+    cfg.depth = dev_->queue_depth();
+    cfg.buf_bytes = buf_bytes_;
+    cfg.user_copy = user_copy_;
+    cfg.cdev_fd = cdev_fd_;
+    cfg.stop_fd = stop_fd_;
+    // Run each queue thread where the kernel maps the CPUs that submit to it, so that
+    // handing a request over does not cross CPUs (under emulation, an inter-CPU wake-up
+    // costs more than the I/O).
+    try {
+      cfg.cpus = ctl.get_queue_affinity(id_, static_cast<uint16_t>(q));
+      cfg.pin = CPU_COUNT(&cfg.cpus) > 0;
+    } catch (const UblkError&) {
+      cfg.pin = false;
+    }
+    qu->server = std::make_unique<QueueServer>(*dev_, cfg, qu->counters);
+    Queue* raw = qu.get();
+    std::promise<std::string>* pr = &up[q];
+    qu->thread = std::thread([raw, pr] {
+      int r = raw->server->set_up();
+      pr->set_value(r == 0 ? std::string() : raw->server->error());
+      if (r == 0) raw->server->serve();
+      raw->done.store(true);
+    });
+    queues_.push_back(std::move(qu));
+  }
+  bool ok = true;
+  for (auto& p : up) {
+    std::string err = p.get_future().get();
+    if (!err.empty() && ok) {
+      fail(err);
+      ok = false;
+    }
+  }
+  return ok;
+}
+
+void Server::stop_queues() {
+  if (stop_fd_ >= 0) {
+    uint64_t one = 1;
+    (void)!write(stop_fd_, &one, sizeof one);
+  }
+  for (auto& q : queues_)
+    if (q->thread.joinable()) q->thread.join();
+  if (dev_) dev_->shutdown();
+}
+
+void Server::report() {
+  auto j = stats_json(*dev_, queues_, getpid());
+  for (const auto& q : j["queues"]) {
+    std::fprintf(stderr,
+                 "mqblk-ublk %u: queue %u: received %llu ended %llu errors %llu in_flight %llu\n",
+                 id_, q["queue"].get<unsigned>(),
+                 static_cast<unsigned long long>(q["received"].get<uint64_t>()),
+                 static_cast<unsigned long long>(q["ended"].get<uint64_t>()),
+                 static_cast<unsigned long long>(q["errors"].get<uint64_t>()),
+                 static_cast<unsigned long long>(q["in_flight"].get<uint64_t>()));
+  }
+  std::fflush(stderr);
+  write_file_atomically(run_path(id_, ".report"), j.dump() + "\n");
+}
+
+int Server::run() {
+  // Signals that end the server are taken synchronously by the main thread; the queue
+  // threads inherit the mask and never see them.
+  sigset_t stop_sigs;
+  sigemptyset(&stop_sigs);
+  sigaddset(&stop_sigs, SIGTERM);
+  sigaddset(&stop_sigs, SIGINT);
+  sigaddset(&stop_sigs, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &stop_sigs, nullptr);
+
+  std::unique_ptr<Control> ctl;
+  uint64_t features = 0;
+  try {
+    ctl = std::make_unique<Control>();
+    features = ctl->get_features();
+  } catch (const UblkError& e) {
+    fail(e.what());
+    return 1;
+  }
+  DeviceOverrides ov;
+  ov.nr_hw_queues = spec_.queues;
+  ov.queue_depth = spec_.depth;
+  try {
+    dev_ = make_device(spec_.driver, spec_.attrs, ov);
+  } catch (const std::exception& e) {
+    fail(e.what());
+    return 1;
+  }
+  const DiskLimits& lim = dev_->limits();
+  buf_bytes_ = max_io_bytes(lim);
+  unsigned nq = dev_->nr_hw_queues(), depth = dev_->queue_depth();
+  if (nq > 4096 || depth > abi::kMaxQueueDepth) {
+    fail("ublk allows at most 4096 queues of depth 4096; lower -q / -d");
+    return 1;
+  }
+  if (spec_.recovery && !(features & abi::kFUserRecovery)) {
+    fail("-r 1 needs UBLK_F_USER_RECOVERY, which this kernel's ublk lacks (see `mqblk "
+         "features`); add without -r");
+    return 1;
+  }
+  user_copy_ = spec_.user_copy < 0 ? (features & abi::kFUserCopy) != 0 : spec_.user_copy == 1;
+  if (user_copy_ && !(features & abi::kFUserCopy)) {
+    fail("USER_COPY was asked for but this kernel's ublk lacks it; use --copy mapped");
+    return 1;
+  }
+
+  try {
+    if (!spec_.recover) {
+      abi::DevInfo info{};
+      info.nr_hw_queues = static_cast<uint16_t>(nq);
+      info.queue_depth = static_cast<uint16_t>(depth);
+      info.max_io_buf_bytes = buf_bytes_;
+      info.dev_id = spec_.id < 0 ? abi::kAnyDevice : static_cast<uint32_t>(spec_.id);
+      info.flags = features & abi::kFCmdIoctlEncode;
+      if (user_copy_) info.flags |= abi::kFUserCopy;
+      if (spec_.recovery) info.flags |= abi::kFUserRecovery;
+      abi::DevInfo out = ctl->add_dev(info);
+      id_ = out.dev_id;
+      buf_bytes_ = out.max_io_buf_bytes < buf_bytes_ ? out.max_io_buf_bytes : buf_bytes_;
+      try {
+        ctl->set_params(id_, to_params(lim));
+      } catch (...) {
+        try { ctl->del_dev(id_); } catch (...) {}
+        throw;
+      }
+    } else {
+      id_ = static_cast<uint32_t>(spec_.id);
+      ctl->start_user_recovery(id_);
+    }
+  } catch (const UblkError& e) {
+    fail(e.what());
+    return 1;
+  }
+
+  SavedConfig saved;
+  saved.id = id_;
+  saved.driver = spec_.driver;
+  saved.attrs = spec_.attrs;
+  saved.queues = nq;
+  saved.depth = depth;
+  saved.recovery = spec_.recovery;
+  saved.user_copy = user_copy_;
+  saved.pid = getpid();
+  saved.shm_file = spec_.shm_file;
+
+  auto abandon = [&] {
+    stop_queues();
+    queues_.clear();
+    if (cdev_fd_ >= 0) ::close(cdev_fd_);
+    cdev_fd_ = -1;
+    if (!spec_.recover) {
+      try { ctl->stop_dev(id_); } catch (...) {}
+      try { ctl->del_dev(id_); } catch (...) {}
+      remove_saved(id_);
+    }
+    return 1;
+  };
+
+  if (spec_.detached) {
+    try { ensure_run_dir(); } catch (const UblkError&) {}
+    int fd = ::open(run_path(id_, ".log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+                    0644);
+    if (fd >= 0) {
+      dup2(fd, 2);
+      ::close(fd);
+    }
+  }
+  try {
+    save_config(saved);
+  } catch (const UblkError& e) {
+    fail(e.what());
+    return abandon();
+  }
+  if (!start_queues(*ctl)) return abandon();
+  try {
+    if (!spec_.recover)
+      ctl->start_dev(id_, getpid());
+    else
+      ctl->end_user_recovery(id_, getpid());
+  } catch (const UblkError& e) {
+    fail(e.what());
+    return abandon();
+  }
+  std::string bdev = "/dev/ublkb" + std::to_string(id_);
+  std::string err = probe_block_device(bdev, lim.logical_block_size < 4096 ? 4096 : lim.logical_block_size);
+  if (!err.empty()) {
+    fail(err);
+    return abandon();
+  }
+  std::fprintf(stderr, "mqblk-ublk %u: serving %s (%u queues, depth %u, %s, pid %d)\n", id_,
+               bdev.c_str(), nq, depth, user_copy_ ? "user copy" : "mapped buffers",
+               static_cast<int>(getpid()));
+  std::fflush(stderr);
+  if (hooks_.ready) hooks_.ready(bdev);
+
+  // Publish counters for `list` until told to stop or until every queue ended on its own
+  // (the kernel aborted the device: someone else stopped it).
+  std::string stats_path = run_path(id_, ".stats.json");
+  for (;;) {
+    write_file_atomically(stats_path, stats_json(*dev_, queues_, getpid()).dump() + "\n");
+    timespec ts{0, 200'000'000};
+    int sig = sigtimedwait(&stop_sigs, nullptr, &ts);
+    if (sig > 0) break;
+    bool all_done = true;
+    for (auto& q : queues_) all_done = all_done && q->done.load();
+    if (all_done) break;
+  }
+
+  // Orderly stop: the kernel drains in-flight requests while the queues still serve.
+  try { ctl->stop_dev(id_); } catch (const UblkError& e) {
+    if (e.err() != ENODEV) std::fprintf(stderr, "mqblk: %s\n", e.what());
+  }
+  stop_queues();
+  report();
+  queues_.clear();  // unmaps the descriptors: /dev/ublkcN must be fully released
+  ::close(cdev_fd_);
+  cdev_fd_ = -1;
+  try { ctl->del_dev(id_); } catch (const UblkError& e) {
+    if (e.err() != ENODEV) std::fprintf(stderr, "mqblk: %s\n", e.what());
+  }
+  if (!spec_.shm_file.empty()) unlink(spec_.shm_file.c_str());
+  for (const char* s : {".json", ".stats.json"}) unlink(run_path(id_, s).c_str());
+  return 0;
+}
+
+}  // namespace
+
+int run_server(const ServerSpec& spec, const ServerHooks& hooks) {
+  Server s(spec, hooks);
+  return s.run();
+}
+
+}  // namespace mqblk::ublk
