@@ -1,0 +1,133 @@
+// mqblk/block_device.hpp - a device as frontends and tools see it, whatever its driver.
+//
+// Device<D> (device.hpp) is the typed engine for a driver D; BlockDevice is its type-erased
+// face, used by the NBD and ublk frontends, `mqblk bench` and simple programs. One virtual
+// call per submission and per reap: the per-request work behind it is inlined for D.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mqblk/disk.hpp"
+#include "mqblk/types.hpp"
+
+namespace mqblk {
+
+// One I/O as a submitter describes it. Offsets and lengths are in bytes and must be
+// multiples of the logical block size; data ops need buf of len bytes, valid until the
+// I/O completes.
+struct IoDesc {
+  Op op = Op::read;
+  uint32_t flags = 0;  // ReqFlag bits
+  uint64_t offset = 0;
+  uint32_t len = 0;
+  std::byte* buf = nullptr;
+};
+
+// What a submitter gets back, once per submitted I/O.
+struct IoCompletion {
+  uint64_t user_data = 0;
+  Status status = Status::ok;
+};
+
+// A run of bytes with one allocation state, the answer to block_status().
+struct Extent {
+  uint64_t length = 0;
+  bool hole = false;  // unallocated: reads return zeros and no memory backs it
+  bool zero = false;  // reads return zeros (allocated or not)
+};
+
+// A submission context bound to one hardware queue: the equivalent of an io_uring ring.
+//
+// Invariants: used by one thread at a time (it is not internally locked); every I/O that
+// submit() accepted produces exactly one IoCompletion from reap()/wait() on this IoQueue,
+// including when the device is torn down (then with Status::cancelled). The completion
+// context of the hardware queue ("softirq", timers, requeue) runs inside reap()/wait() on
+// the calling thread; completions ended by other threads are handed over through a
+// lock-free list and signalled on event_fd().
+class IoQueue {
+ public:
+  virtual ~IoQueue() = default;
+  IoQueue() = default;
+  IoQueue(const IoQueue&) = delete;
+  IoQueue& operator=(const IoQueue&) = delete;
+
+  // Starts one I/O. Returns Status::ok when accepted. Status::busy when no tag is free and
+  // the I/O carries kReqNoWait (otherwise submit waits for a tag, running completions
+  // meanwhile); Status::inval / nospc for a range or alignment the device refuses (nothing
+  // was started). Never blocks forever: a frozen or dying device answers cancelled.
+  virtual Status submit(const IoDesc& io, uint64_t user_data) = 0;
+
+  // Starts one I/O as request `tag` of this queue's hardware queue, a tag chosen outside
+  // (ublk: the kernel's tag). The tag must not be in flight: if it is, returns Status::busy
+  // and starts nothing.
+  virtual Status submit_tag(uint32_t tag, const IoDesc& io, uint64_t user_data) = 0;
+
+  // Runs the hardware queue's completion context, then moves up to max completions into
+  // out. Returns how many. Never blocks.
+  virtual unsigned reap(IoCompletion* out, unsigned max) = 0;
+
+  // As reap(), but first waits until at least min completions are ready or timeout_ns
+  // passes (negative: no limit). Sleeps rather than spins unless a timer is due within the
+  // spin window.
+  virtual unsigned wait(IoCompletion* out, unsigned max, unsigned min, int64_t timeout_ns) = 0;
+
+  // Absolute CLOCK_MONOTONIC time in ns at which reap() has timer work to do, or -1.
+  // Event loops that do not call wait() use it for their poll timeout.
+  virtual int64_t next_timer_ns() const = 0;
+
+  // An eventfd that becomes readable when another thread hands this queue a completion.
+  virtual int event_fd() const = 0;
+
+  // I/Os submitted here and not yet reaped.
+  virtual unsigned outstanding() const = 0;
+  virtual unsigned hw_queue() const = 0;
+};
+
+// Counters of a hardware queue, for list/--json and exit reports.
+struct QueueStats {
+  uint64_t started = 0;   // requests handed to queue_rq
+  uint64_t ended = 0;     // requests ended (any status)
+  uint64_t timeouts = 0;  // requests the timeout handler ended
+  uint64_t requeued = 0;
+  uint32_t in_flight = 0;
+};
+
+class BlockDevice {
+ public:
+  virtual ~BlockDevice() = default;
+  BlockDevice() = default;
+  BlockDevice(const BlockDevice&) = delete;
+  BlockDevice& operator=(const BlockDevice&) = delete;
+
+  virtual const DiskLimits& limits() const noexcept = 0;
+  virtual unsigned nr_hw_queues() const noexcept = 0;
+  virtual unsigned queue_depth() const noexcept = 0;
+
+  // A new submission context on hardware queue hw_queue, or on the next queue in
+  // round-robin order when hw_queue < 0 (this is mqblk's map_queues: by submitting
+  // context, not by CPU, so that a thread keeps its queue when the scheduler moves it).
+  virtual std::unique_ptr<IoQueue> open_queue(int hw_queue = -1) = 0;
+
+  // Allocation state of the bytes at offset (up to max_len of them), for NBD block status
+  // and sparse reads. Drivers that cannot tell report data (hole=false, zero=false).
+  virtual Extent block_status(uint64_t offset, uint64_t max_len) = 0;
+
+  // Driver name and attributes, e.g. "null size=1024 memory_backed=1".
+  virtual std::string describe() const = 0;
+  virtual std::vector<QueueStats> stats() const = 0;
+
+  // Stops new submissions, ends every outstanding request with Status::cancelled (the
+  // owners that end them later learn they lost), and waits until every tag is free.
+  // Idempotent; the destructor calls it.
+  virtual void shutdown() = 0;
+};
+
+// Synchronous helpers for simple programs: one I/O on a private queue, waited for.
+Status sync_io(IoQueue& q, const IoDesc& io);
+Status sync_read(BlockDevice& dev, uint64_t offset, void* buf, uint32_t len);
+Status sync_write(BlockDevice& dev, uint64_t offset, const void* buf, uint32_t len);
+
+}  // namespace mqblk

@@ -1,0 +1,91 @@
+// mqblk/detail/sbitmap.hpp - scalable tag bitmap, in the spirit of Linux lib/sbitmap.c.
+//
+// Invariants: bit t is set exactly while tag t is allocated. Words are 64 bits, each on
+// its own cache line so that threads allocating from different words do not share lines;
+// a caller-held hint (one per submission context, like sbitmap's per-CPU hint) makes a
+// thread keep allocating from the same word, close to the tags it freed last. get() and
+// put() are lock-free and may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <bit>
+#include <cstdint>
+#include <memory>
+
+namespace mqblk::detail {
+
+class Sbitmap {
+ public:
+  static constexpr uint32_t kNone = UINT32_MAX;
+
+  explicit Sbitmap(uint32_t depth)
+      : depth_(depth), nr_words_((depth + 63) / 64), words_(new Word[nr_words_]) {
+    for (uint32_t i = 0; i < nr_words_; ++i) {
+      uint32_t bits_in_word = (i + 1 == nr_words_ && depth % 64) ? depth % 64 : 64;
+      // Bits beyond depth are permanently set so that get() never returns them.
+      uint64_t unusable = bits_in_word == 64 ? 0 : ~((uint64_t{1} << bits_in_word) - 1);
+      words_[i].bits.store(unusable, std::memory_order_relaxed);
+      words_[i].unusable = unusable;
+    }
+  }
+
+  uint32_t depth() const noexcept { return depth_; }
+
+  // Allocates a free tag, preferring the word of *hint; kNone when all are taken.
+  // Sequentially consistent so that freeze (set a flag, then read the bitmap) and submit
+  // (allocate, then read the flag) cannot both miss each other.
+  uint32_t get(uint32_t& hint) noexcept {
+    uint32_t w = hint < nr_words_ ? hint : 0;
+    for (uint32_t n = 0; n < nr_words_; ++n) {
+      auto& word = words_[w].bits;
+      uint64_t cur = word.load(std::memory_order_relaxed);
+      while (~cur != 0) {
+        uint32_t bit = static_cast<uint32_t>(std::countr_zero(~cur));
+        uint64_t mask = uint64_t{1} << bit;
+        cur = word.fetch_or(mask, std::memory_order_seq_cst);
+        if (!(cur & mask)) {
+          hint = w;
+          return w * 64 + bit;
+        }
+      }
+      if (++w == nr_words_) w = 0;
+    }
+    return kNone;
+  }
+
+  // Claims a specific tag (a tag chosen outside, e.g. by the kernel for ublk). False if
+  // it is out of range or already allocated.
+  bool get_exact(uint32_t tag) noexcept {
+    if (tag >= depth_) return false;
+    uint64_t mask = uint64_t{1} << (tag % 64);
+    return !(words_[tag / 64].bits.fetch_or(mask, std::memory_order_seq_cst) & mask);
+  }
+
+  void put(uint32_t tag) noexcept {
+    words_[tag / 64].bits.fetch_and(~(uint64_t{1} << (tag % 64)), std::memory_order_seq_cst);
+  }
+
+  bool test(uint32_t tag) const noexcept {
+    return tag < depth_ &&
+           (words_[tag / 64].bits.load(std::memory_order_acquire) >> (tag % 64)) & 1;
+  }
+
+  uint32_t weight() const noexcept {
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < nr_words_; ++i)
+      n += static_cast<uint32_t>(std::popcount(words_[i].bits.load(std::memory_order_seq_cst) &
+                                               ~words_[i].unusable));
+    return n;
+  }
+
+ private:
+  struct alignas(64) Word {
+    std::atomic<uint64_t> bits{0};
+    uint64_t unusable = 0;
+  };
+  uint32_t depth_;
+  uint32_t nr_words_;
+  std::unique_ptr<Word[]> words_;
+};
+
+}  // namespace mqblk::detail

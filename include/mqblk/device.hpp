@@ -1,0 +1,432 @@
+// mqblk/device.hpp - Device<D>: a driver D, its tag set and hardware queues, served
+// through BlockDevice/IoQueue.
+//
+// Threads:
+//  * IoQueue methods: the thread using that IoQueue (one at a time). queue_rq, commit_rqs,
+//    complete and poll run on it; completions ended on it land in its local ring.
+//  * The device's timeout thread: coarse clock, timeout scan, the driver's timeout().
+//  * shutdown()/the destructor: any thread, once no IoQueue call is running on it in
+//    parallel with destruction. IoQueues must be destroyed before their Device.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <poll.h>
+
+#include "mqblk/block_device.hpp"
+#include "mqblk/detail/completion_queue.hpp"
+#include "mqblk/driver.hpp"
+#include "mqblk/queue.hpp"
+#include "mqblk/registry.hpp"
+#include "mqblk/tag_set.hpp"
+
+namespace mqblk {
+
+namespace detail {
+// Validation shared by every Device: throws ConfigError with one line.
+void check_device_config(const TagSetConfig& cfg, const DiskLimits& limits);
+// The range/alignment/op check of one submission; Status::ok when acceptable.
+Status check_io(const DiskLimits& l, const IoDesc& io) noexcept;
+// Sleeps on fd until readable or deadline_ns (absolute, -1: forever); 1 ns timer slack.
+void wait_fd_until(int fd, int64_t deadline_ns) noexcept;
+
+// Sets tls_current_queue for the duration of an IoQueue call (restoring it after, so a
+// thread using two queues never pushes into the wrong local ring).
+class CurrentQueue {
+ public:
+  explicit CurrentQueue(void* q) noexcept : prev_(tls_current_queue) { tls_current_queue = q; }
+  ~CurrentQueue() { tls_current_queue = prev_; }
+  CurrentQueue(const CurrentQueue&) = delete;
+  CurrentQueue& operator=(const CurrentQueue&) = delete;
+
+ private:
+  void* prev_;
+};
+}  // namespace detail
+
+template <class D>
+class Device;
+
+// The IoQueue of a Device<D>. Invariant: outstanding_ <= capacity of cq_ (= queue depth),
+// so completions always have room.
+template <class D>
+class DeviceQueue final : public IoQueue {
+ public:
+  DeviceQueue(Device<D>& dev, Hctx<D>& h)
+      : dev_(dev), h_(h), cq_(h.depth()), capacity_(h.depth()) {}
+  ~DeviceQueue() override { dev_.forget_queue(this); }
+
+  Status submit(const IoDesc& io, uint64_t user_data) override {
+    Status v = detail::check_io(dev_.limits_, io);
+    if (__builtin_expect(v != Status::ok, 0)) return v;
+    if (__builtin_expect(outstanding_ >= capacity_, 0)) return Status::busy;
+    detail::CurrentQueue cur(this);
+    uint32_t tag = h_.tags().get(hint_);
+    if (__builtin_expect(tag == detail::Sbitmap::kNone, 0)) {
+      if (io.flags & kReqNoWait) return Status::busy;
+      tag = wait_for_tag();
+      if (tag == detail::Sbitmap::kNone) return Status::cancelled;
+    }
+    if (__builtin_expect(dev_.gate_.load(std::memory_order_seq_cst) != Device<D>::kOpen, 0)) {
+      h_.tags().put(tag);
+      return Status::cancelled;
+    }
+    start(tag, io, user_data);
+    return Status::ok;
+  }
+
+  Status submit_tag(uint32_t tag, const IoDesc& io, uint64_t user_data) override {
+    Status v = detail::check_io(dev_.limits_, io);
+    if (v != Status::ok) return v;
+    if (outstanding_ >= capacity_) return Status::busy;
+    detail::CurrentQueue cur(this);
+    if (!h_.tags().get_exact(tag)) return Status::busy;
+    if (dev_.gate_.load(std::memory_order_seq_cst) != Device<D>::kOpen) {
+      h_.tags().put(tag);
+      return Status::cancelled;
+    }
+    start(tag, io, user_data);
+    return Status::ok;
+  }
+
+  unsigned reap(IoCompletion* out, unsigned max) override {
+    detail::CurrentQueue cur(this);
+    h_.run_completion_context();
+    unsigned n = cq_.pop(out, max);
+    outstanding_ -= n;
+    ended_.store(ended_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    return n;
+  }
+
+  unsigned wait(IoCompletion* out, unsigned max, unsigned min, int64_t timeout_ns) override {
+    int64_t deadline = timeout_ns < 0 ? -1 : detail::now_ns() + timeout_ns;
+    unsigned n = 0;
+    for (;;) {
+      n += reap(out + n, max - n);
+      if (n >= min || n >= max || outstanding_ == 0) return n;
+      int64_t now = detail::now_ns();
+      if (deadline >= 0 && now >= deadline) return n;
+      int64_t wake = h_.next_timer_ns();
+      if (wake >= 0 && wake - now <= kSpinWindowNs) continue;  // due soon: spin
+      cq_.drain_event();
+      if (!cq_.empty() || h_.next_timer_ns() != wake) continue;
+      int64_t until = deadline;
+      if (wake >= 0) {
+        int64_t w = wake - kSpinWindowNs / 2;  // wake a little early, then spin
+        until = until < 0 ? w : std::min(until, w);
+      }
+      detail::wait_fd_until(cq_.event_fd(), until);
+    }
+  }
+
+  int64_t next_timer_ns() const override { return h_.next_timer_ns(); }
+  int event_fd() const override { return cq_.event_fd(); }
+  unsigned outstanding() const override { return outstanding_; }
+  unsigned hw_queue() const override { return h_.index(); }
+
+  uint64_t started() const noexcept { return started_.load(std::memory_order_relaxed); }
+  uint64_t ended() const noexcept { return ended_.load(std::memory_order_relaxed); }
+
+  // Wakes the thread using this queue (a completion was handed over from elsewhere).
+  static void kick(void* self) noexcept { static_cast<DeviceQueue*>(self)->cq_.signal(); }
+
+ private:
+  friend class Device<D>;
+  static constexpr int64_t kSpinWindowNs = 20'000;
+
+  static void on_end(void* ctx, uint64_t user_data, Status s) noexcept {
+    auto* q = static_cast<DeviceQueue*>(ctx);
+    if (detail::tls_current_queue == q)
+      q->cq_.push_local(user_data, s);
+    else
+      q->cq_.push_remote(user_data, s);
+  }
+
+  void start(uint32_t tag, const IoDesc& io, uint64_t user_data) noexcept {
+    detail::RequestSlot& s = h_.slot(tag);
+    s.op = io.op;
+    s.flags = io.flags;
+    s.sector = io.offset >> kSectorShift;
+    s.nr_bytes = io.len;
+    s.buf = io.buf;
+    s.end_io = &DeviceQueue::on_end;
+    s.end_ctx = this;
+    s.user_data = user_data;
+    s.deadline_ns.store(dev_.coarse_now_.load(std::memory_order_relaxed) + dev_.timeout_ns_,
+                        std::memory_order_relaxed);
+    s.start();
+    ++outstanding_;
+    started_.store(started_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    h_.dispatch(&s, true);
+  }
+
+  // No tag free: run this queue's completion context (which frees tags) and sleep briefly
+  // on the eventfd between tries. Gives up only when the device is dying.
+  uint32_t wait_for_tag() noexcept {
+    for (;;) {
+      h_.run_completion_context();
+      uint32_t tag = h_.tags().get(hint_);
+      if (tag != detail::Sbitmap::kNone) return tag;
+      if (dev_.gate_.load(std::memory_order_seq_cst) == Device<D>::kDying)
+        return detail::Sbitmap::kNone;
+      int64_t wake = h_.next_timer_ns();
+      int64_t until = detail::now_ns() + 200'000;
+      if (wake >= 0) until = std::min(until, wake);
+      cq_.drain_event();
+      detail::wait_fd_until(cq_.event_fd(), until);
+    }
+  }
+
+  Device<D>& dev_;
+  Hctx<D>& h_;
+  detail::CompletionQueue cq_;
+  uint32_t hint_ = 0;
+  unsigned outstanding_ = 0;
+  unsigned capacity_;
+  std::atomic<uint64_t> started_{0};  // written only by the using thread
+  std::atomic<uint64_t> ended_{0};
+};
+
+template <class D>
+class Device final : public BlockDevice {
+  static_assert(HasPdu<D>,
+                "mqblk: a driver must declare its per-request data type: `using Pdu = ...;` "
+                "(mqblk::NoPdu when it needs none)");
+  static_assert(HasQueueRq<D>,
+                "mqblk: a driver must define `mqblk::QueueRqResult<D> queue_rq(mqblk::Hctx<D>&, "
+                "mqblk::Owned<D> rq, bool last)`: it receives ownership of each request");
+
+ public:
+  // Validates cfg and limits (ConfigError, nothing created), constructs the driver from
+  // args, preallocates every request, runs init_request and init_hctx, starts the
+  // timeout thread.
+  template <class... Args>
+  Device(const TagSetConfig& cfg, const DiskLimits& limits, std::string description,
+         Args&&... args)
+      : cfg_((detail::check_device_config(cfg, limits), cfg)),
+        limits_(limits),
+        description_(std::move(description)),
+        timeout_ns_(static_cast<int64_t>(cfg.timeout_ns)),
+        driver_(std::forward<Args>(args)...) {
+    coarse_now_.store(detail::now_ns(), std::memory_order_relaxed);
+    hctxs_.reserve(cfg.nr_hw_queues);
+    for (unsigned q = 0; q < cfg.nr_hw_queues; ++q) {
+      hctxs_.push_back(std::make_unique<Hctx<D>>(driver_, q, cfg.queue_depth));
+      hctxs_.back()->set_kick(&DeviceQueue<D>::kick);
+      if constexpr (HasInitRequest<D>)
+        for (unsigned t = 0; t < cfg.queue_depth; ++t)
+          driver_.init_request(hctxs_.back()->pdu(t), q, t);
+      if constexpr (HasInitHctx<D>) driver_.init_hctx(*hctxs_.back());
+    }
+    timeout_thread_ = std::thread([this] { timeout_loop(); });
+  }
+  ~Device() override { shutdown(); }
+
+  D& driver() noexcept { return driver_; }
+  Hctx<D>& hctx(unsigned q) noexcept { return *hctxs_[q]; }
+  const TagSetConfig& config() const noexcept { return cfg_; }
+
+  // Tag lookups for escapes: a counted reference, or empty for a tag that is not in
+  // flight (free, ended, out of range, wrong queue) or whose generation moved on.
+  Ref<D> lookup(unsigned q, uint32_t tag) noexcept {
+    return q < hctxs_.size() ? hctxs_[q]->lookup(tag) : Ref<D>();
+  }
+  Ref<D> lookup(unsigned q, uint32_t tag, uint32_t gen) noexcept {
+    return q < hctxs_.size() ? hctxs_[q]->lookup(tag, gen) : Ref<D>();
+  }
+
+  // Quiesce: queue_rq is no longer called; new requests wait on the requeue lists until
+  // unquiesce(). Requests already with the driver are unaffected.
+  void quiesce() noexcept {
+    for (auto& h : hctxs_) h->set_quiesced(true);
+  }
+  void unquiesce() noexcept {
+    for (auto& h : hctxs_) h->set_quiesced(false);
+  }
+
+  // Freeze: new submissions are refused (Status::cancelled) and this waits until every
+  // request has ended (running completion contexts itself). False if timeout passed.
+  bool freeze(int64_t timeout_ns) noexcept {
+    int expected = kOpen;
+    gate_.compare_exchange_strong(expected, kFrozen, std::memory_order_seq_cst);
+    return wait_idle(timeout_ns);
+  }
+  void unfreeze() noexcept {
+    int expected = kFrozen;
+    gate_.compare_exchange_strong(expected, kOpen, std::memory_order_seq_cst);
+  }
+
+  // BlockDevice
+  const DiskLimits& limits() const noexcept override { return limits_; }
+  unsigned nr_hw_queues() const noexcept override { return cfg_.nr_hw_queues; }
+  unsigned queue_depth() const noexcept override { return cfg_.queue_depth; }
+
+  std::unique_ptr<IoQueue> open_queue(int hw_queue = -1) override {
+    unsigned q = hw_queue >= 0 ? static_cast<unsigned>(hw_queue) % cfg_.nr_hw_queues
+                               : next_queue_.fetch_add(1) % cfg_.nr_hw_queues;
+    auto dq = std::make_unique<DeviceQueue<D>>(*this, *hctxs_[q]);
+    std::lock_guard lk(queues_lock_);
+    queues_.push_back(dq.get());
+    return dq;
+  }
+
+  Extent block_status(uint64_t offset, uint64_t max_len) override {
+    if constexpr (HasBlockStatus<D>) return driver_.block_status(offset, max_len);
+    return Extent{max_len, false, false};
+  }
+
+  std::string describe() const override { return description_; }
+
+  std::vector<QueueStats> stats() const override {
+    std::vector<QueueStats> out(hctxs_.size());
+    std::lock_guard lk(queues_lock_);
+    for (size_t q = 0; q < hctxs_.size(); ++q) {
+      out[q].started = retired_[q].started;
+      out[q].ended = retired_[q].ended;
+      out[q].timeouts = hctxs_[q]->timeouts();
+      out[q].requeued = hctxs_[q]->requeued();
+      out[q].in_flight = hctxs_[q]->tags().weight();
+    }
+    for (auto* dq : queues_) {
+      out[dq->hw_queue()].started += dq->started();
+      out[dq->hw_queue()].ended += dq->ended();
+    }
+    return out;
+  }
+
+  void shutdown() override {
+    std::call_once(shutdown_once_, [this] { do_shutdown(); });
+  }
+
+ private:
+  friend class DeviceQueue<D>;
+  static constexpr int kOpen = 0, kFrozen = 1, kDying = 2;
+
+  void forget_queue(DeviceQueue<D>* dq) noexcept {
+    std::lock_guard lk(queues_lock_);
+    retired_[dq->hw_queue()].started += dq->started();
+    retired_[dq->hw_queue()].ended += dq->ended();
+    queues_.erase(std::remove(queues_.begin(), queues_.end(), dq), queues_.end());
+  }
+
+  unsigned in_flight() const noexcept {
+    unsigned n = 0;
+    for (auto& h : hctxs_) n += h->tags().weight();
+    return n;
+  }
+
+  bool wait_idle(int64_t timeout_ns) noexcept {
+    int64_t deadline = detail::now_ns() + timeout_ns;
+    while (in_flight() != 0) {
+      for (auto& h : hctxs_) h->run_completion_context();
+      if (detail::now_ns() >= deadline) return false;
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    return true;
+  }
+
+  // Ends every request the driver has not: each in-flight tag is looked up and ended with
+  // Status::cancelled (an owner that ends it later learns it lost).
+  void cancel_all() noexcept {
+    for (auto& h : hctxs_) {
+      for (unsigned t = 0; t < h->depth(); ++t) {
+        Ref<D> r = h->lookup(t);
+        if (r) r.try_end(Status::cancelled);
+      }
+      h->drain(Status::cancelled);
+    }
+  }
+
+  void do_shutdown() noexcept {
+    gate_.store(kDying, std::memory_order_seq_cst);
+    {
+      std::lock_guard lk(timeout_lock_);
+      stop_timeout_ = true;
+    }
+    timeout_cv_.notify_all();
+    if (timeout_thread_.joinable()) timeout_thread_.join();
+    cancel_all();
+    if constexpr (HasExitHctx<D>)
+      for (auto& h : hctxs_) driver_.exit_hctx(*h);
+    // Requests the driver still held as Owned were ended above; exit_hctx made it drop
+    // them. Whatever remains referenced is a driver bug: say so rather than hang.
+    if (!wait_idle(10'000'000'000)) {
+      cancel_all();
+      std::fprintf(stderr,
+                   "mqblk: %u request(s) still referenced 10 s after shutdown; the driver "
+                   "keeps handles it should have dropped in exit_hctx\n",
+                   in_flight());
+    }
+  }
+
+  void timeout_loop() {
+    const auto period = std::chrono::nanoseconds(
+        std::clamp<int64_t>(timeout_ns_ / 10, 1'000'000, 1'000'000'000));
+    std::unique_lock lk(timeout_lock_);
+    while (!stop_timeout_) {
+      timeout_cv_.wait_for(lk, period);
+      if (stop_timeout_) break;
+      lk.unlock();
+      int64_t now = detail::now_ns();
+      coarse_now_.store(now, std::memory_order_relaxed);
+      scan_timeouts(now);
+      lk.lock();
+    }
+  }
+
+  void scan_timeouts(int64_t now) noexcept {
+    for (auto& hp : hctxs_) {
+      Hctx<D>& h = *hp;
+      for (unsigned t = 0; t < h.depth(); ++t) {
+        detail::RequestSlot& s = h.slot(t);
+        uint64_t w = s.word.load(std::memory_order_acquire);
+        if (detail::state_of(w) != detail::kInFlight) continue;
+        if (s.deadline_ns.load(std::memory_order_relaxed) > now) continue;
+        Ref<D> r = h.lookup(t, detail::gen_of(w));
+        if (!r) continue;
+        TimeoutAction a = TimeoutAction::done;
+        if constexpr (HasTimeout<D>) a = driver_.timeout(h, Borrowed<D>(r));
+        if (a == TimeoutAction::done) {
+          if (r.try_end(Status::timeout) == EndResult::ended) h.count_timeout();
+        } else {
+          s.deadline_ns.store(now + timeout_ns_, std::memory_order_relaxed);
+        }
+      }
+    }
+  }
+
+  TagSetConfig cfg_;
+  DiskLimits limits_;
+  std::string description_;
+  int64_t timeout_ns_;
+  D driver_;
+  std::vector<std::unique_ptr<Hctx<D>>> hctxs_;
+  alignas(64) std::atomic<int> gate_{kOpen};
+  std::atomic<int64_t> coarse_now_{0};
+  std::atomic<unsigned> next_queue_{0};
+
+  mutable std::mutex queues_lock_;
+  std::vector<DeviceQueue<D>*> queues_;
+  struct Retired {
+    uint64_t started = 0, ended = 0;
+  };
+  std::vector<Retired> retired_ = std::vector<Retired>(cfg_.nr_hw_queues);
+
+  std::once_flag shutdown_once_;
+  std::mutex timeout_lock_;
+  std::condition_variable timeout_cv_;
+  bool stop_timeout_ = false;
+  std::thread timeout_thread_;
+};
+
+}  // namespace mqblk

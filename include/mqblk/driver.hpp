@@ -1,0 +1,98 @@
+// mqblk/driver.hpp - what a driver is: the callbacks, their threads, their contracts.
+//
+// A driver D is a class with a `using Pdu = ...;` (per-request driver data, preallocated
+// per tag; mqblk::NoPdu when it needs none) and these member functions:
+//
+//   QueueRqResult<D> queue_rq(Hctx<D>& h, Owned<D> rq, bool last);          required
+//       Thread: the submitting thread of hardware queue h (an IoQueue user), one at a time
+//       per submitter. rq is owned: end it (now or later, from any thread), complete() it
+//       into h's completion context, share() it with a timer or thread, or return
+//       QueueRqResult<D>::busy(std::move(rq)) to have the engine retry it later. `last` is
+//       false when more requests follow at once (defer doorbells to commit_rqs).
+//   void commit_rqs(Hctx<D>& h);                                               optional
+//       Thread: as queue_rq, after a batch whose last queue_rq did not see last=true.
+//   void complete(Hctx<D>& h, Owned<D> rq);                                    optional
+//       Thread: the thread running h's completion context (the one reaping that queue),
+//       for requests handed over by Owned::complete(). Default: end with the given status.
+//   TimeoutAction timeout(Hctx<D>& h, Borrowed<D> rq);                         optional
+//       Thread: the device's timeout thread. rq outlived its deadline; return
+//       TimeoutAction::done (the engine ends it with Status::timeout unless its owner ended
+//       it first) or TimeoutAction::reset_timer. Default: done.
+//   unsigned poll(Hctx<D>& h);                                                 optional
+//       Thread: the reaping thread of h; returns how many requests it ended.
+//   void init_hctx(Hctx<D>& h);  void exit_hctx(Hctx<D>& h);                  optional
+//       Thread: the thread creating / shutting down the device. exit_hctx runs after every
+//       request has been ended; it must drop any Owned/Ref it still keeps.
+//   void init_request(typename D::Pdu& pdu, unsigned hw_queue, unsigned tag);  optional
+//       Thread: the creating thread, once per tag, before any I/O.
+//   Extent block_status(uint64_t offset, uint64_t max_len);                    optional
+//       Thread: any frontend thread; must be thread-safe.
+#pragma once
+
+#include <concepts>
+#include <utility>
+
+#include "mqblk/block_device.hpp"
+#include "mqblk/request.hpp"
+
+namespace mqblk {
+
+struct NoPdu {};
+
+enum class TimeoutAction { done, reset_timer };
+
+// What queue_rq answers. Invariant: when busy, it carries the request back (ownership
+// returns to the engine, which retries it later); when accepted, it carries nothing.
+template <class D>
+class [[nodiscard]] QueueRqResult {
+ public:
+  static QueueRqResult accepted() noexcept { return QueueRqResult(); }
+  static QueueRqResult busy(Owned<D>&& rq) noexcept { return QueueRqResult(std::move(rq)); }
+  bool is_busy() const noexcept { return static_cast<bool>(rq_); }
+  Owned<D> take() && noexcept { return std::move(rq_); }
+
+ private:
+  QueueRqResult() = default;
+  explicit QueueRqResult(Owned<D>&& rq) noexcept : rq_(std::move(rq)) {}
+  Owned<D> rq_;
+};
+
+template <class D>
+concept HasPdu = requires { typename D::Pdu; };
+
+template <class D>
+concept HasQueueRq = requires(D& d, Hctx<D>& h, Owned<D>&& rq) {
+  { d.queue_rq(h, std::move(rq), true) } -> std::same_as<QueueRqResult<D>>;
+};
+
+// The compile-time check of a driver; Device<D> also static_asserts each part with a
+// message that names the missing piece.
+template <class D>
+concept Driver = HasPdu<D> && HasQueueRq<D>;
+
+template <class D>
+concept HasCommitRqs = requires(D& d, Hctx<D>& h) { d.commit_rqs(h); };
+template <class D>
+concept HasComplete = requires(D& d, Hctx<D>& h, Owned<D>&& rq) { d.complete(h, std::move(rq)); };
+template <class D>
+concept HasTimeout = requires(D& d, Hctx<D>& h, const Ref<D>& r) {
+  { d.timeout(h, Borrowed<D>(r)) } -> std::same_as<TimeoutAction>;
+};
+template <class D>
+concept HasPoll = requires(D& d, Hctx<D>& h) {
+  { d.poll(h) } -> std::convertible_to<unsigned>;
+};
+template <class D>
+concept HasInitHctx = requires(D& d, Hctx<D>& h) { d.init_hctx(h); };
+template <class D>
+concept HasExitHctx = requires(D& d, Hctx<D>& h) { d.exit_hctx(h); };
+template <class D>
+concept HasInitRequest = HasPdu<D> && requires(D& d, typename D::Pdu& p) {
+  d.init_request(p, 0u, 0u);
+};
+template <class D>
+concept HasBlockStatus = requires(D& d) {
+  { d.block_status(uint64_t{}, uint64_t{}) } -> std::same_as<Extent>;
+};
+
+}  // namespace mqblk

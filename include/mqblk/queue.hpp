@@ -1,0 +1,289 @@
+// mqblk/queue.hpp - a hardware queue (hctx): its tags, requests, per-request driver data,
+// and its completion context (softirq list, completion timers, requeue list).
+//
+// Invariants:
+//  * Request t of this queue lives in slots_[t] and pdus_[t] for the life of the device;
+//    nothing on the I/O path allocates.
+//  * The completion context (run_completion_context) may be run by any thread that reaps
+//    this queue; its lists are lock-free (softirq) or guarded by a lock taken only on the
+//    timer and requeue paths, never on the irqmode=0 hot path.
+//  * Requests on the softirq and requeue lists are owned by the list (owner bit set);
+//    timer entries hold counted references.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "mqblk/detail/clock.hpp"
+#include "mqblk/detail/request_slot.hpp"
+#include "mqblk/detail/sbitmap.hpp"
+#include "mqblk/driver.hpp"
+#include "mqblk/request.hpp"
+
+namespace mqblk {
+
+namespace detail {
+// The submission context running on this thread (set by IoQueue methods): completions
+// ended on the same thread go to its local ring, others through the remote list.
+inline thread_local void* tls_current_queue = nullptr;
+using KickFn = void (*)(void* ctx) noexcept;
+}  // namespace detail
+
+template <class D>
+class Hctx {
+ public:
+  using Pdu = typename D::Pdu;
+
+  Hctx(D& driver, unsigned index, unsigned depth)
+      : driver_(&driver),
+        index_(index),
+        tags_(depth),
+        slots_(new detail::RequestSlot[depth]),
+        pdus_(new Pdu[depth]()) {
+    timers_.reserve(depth);
+    for (unsigned t = 0; t < depth; ++t) {
+      auto& s = slots_[t];
+      s.tag = t;
+      s.hw_queue = static_cast<uint16_t>(index);
+      s.tags = &tags_;
+      s.pdu = &pdus_[t];
+      s.hctx = this;
+    }
+  }
+  Hctx(const Hctx&) = delete;
+  Hctx& operator=(const Hctx&) = delete;
+
+  unsigned index() const noexcept { return index_; }
+  unsigned depth() const noexcept { return tags_.depth(); }
+  D& driver() const noexcept { return *driver_; }
+  Pdu& pdu(unsigned tag) noexcept { return pdus_[tag]; }
+  // Driver-private per-queue state, set in init_hctx.
+  void* driver_data = nullptr;
+
+  // Ends rq after delay_ns from now with status s, from this queue's completion context
+  // (null_blk's irqmode=2). The timer holds a counted reference: if a timeout or teardown
+  // ends the request first, the timer finds it ended and only drops its reference.
+  void complete_after(Owned<D>&& rq, Status s, int64_t delay_ns) noexcept {
+    int64_t deadline = detail::now_ns() + delay_ns;
+    detail::RequestSlot* slot = std::move(std::move(rq).share()).release_slot();
+    bool foreign = detail::tls_current_queue != slot->end_ctx;
+    {
+      std::lock_guard lk(timer_lock_);
+      timers_.push_back(TimerEntry{deadline, slot, s});
+      std::push_heap(timers_.begin(), timers_.end(), TimerEntry::later);
+      next_timer_.store(timers_.front().deadline, std::memory_order_release);
+    }
+    if (foreign) kick(slot);
+  }
+
+  // Owned::complete() lands here: a lock-free push onto the softirq list.
+  void push_softirq(detail::RequestSlot* slot) noexcept {
+    detail::RequestSlot* head = softirq_.load(std::memory_order_relaxed);
+    do {
+      slot->next = head;
+    } while (!softirq_.compare_exchange_weak(head, slot, std::memory_order_release,
+                                             std::memory_order_relaxed));
+    if (detail::tls_current_queue != slot->end_ctx) kick(slot);
+  }
+
+  // Takes ownership back from a driver that answered busy; retried on the next run.
+  void requeue(Owned<D>&& rq) noexcept {
+    detail::RequestSlot* slot = std::move(rq).release_slot();
+    std::lock_guard lk(requeue_lock_);
+    slot->next = nullptr;
+    if (requeue_tail_)
+      requeue_tail_->next = slot;
+    else
+      requeue_head_ = slot;
+    requeue_tail_ = slot;
+    has_requeue_.store(true, std::memory_order_release);
+    requeued_.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  // Hands a started request to the driver (or to the requeue list while quiesced).
+  void dispatch(detail::RequestSlot* slot, bool last) noexcept {
+    if (quiesced_.load(std::memory_order_acquire)) {
+      requeue(Owned<D>::adopt(slot));
+      return;
+    }
+    QueueRqResult<D> r = driver_->queue_rq(*this, Owned<D>::adopt(slot), last);
+    if (__builtin_expect(r.is_busy(), 0)) requeue(std::move(r).take());
+  }
+
+  // Runs the completion context: driver poll, softirq list, due timers, requeue list.
+  // Returns true when it did anything.
+  bool run_completion_context() noexcept {
+    bool did = false;
+    if constexpr (HasPoll<D>) did |= driver_->poll(*this) != 0;
+    if (softirq_.load(std::memory_order_relaxed)) did |= run_softirq();
+    if (next_timer_.load(std::memory_order_relaxed) >= 0) did |= run_timers(detail::now_ns());
+    if (has_requeue_.load(std::memory_order_relaxed) && !quiesced_.load(std::memory_order_acquire))
+      did |= run_requeue();
+    return did;
+  }
+
+  // Absolute time of the earliest completion timer, or -1.
+  int64_t next_timer_ns() const noexcept { return next_timer_.load(std::memory_order_acquire); }
+
+  // A counted reference to request `tag` if it is in flight, else empty: never a stale or
+  // foreign request. With a generation, also empty if the slot was reused since.
+  Ref<D> lookup(uint32_t tag) noexcept {
+    if (tag >= depth() || !slots_[tag].try_get_ref(false, 0)) return Ref<D>();
+    return Ref<D>::adopt(&slots_[tag]);
+  }
+  Ref<D> lookup(uint32_t tag, uint32_t generation) noexcept {
+    if (tag >= depth() || !slots_[tag].try_get_ref(true, generation)) return Ref<D>();
+    return Ref<D>::adopt(&slots_[tag]);
+  }
+
+  // Engine internals (used by Device<D>): tags, slots, quiesce state, counters.
+  detail::Sbitmap& tags() noexcept { return tags_; }
+  detail::RequestSlot& slot(unsigned tag) noexcept { return slots_[tag]; }
+  void set_quiesced(bool q) noexcept { quiesced_.store(q, std::memory_order_release); }
+  uint64_t timeouts() const noexcept { return timeouts_.load(std::memory_order_relaxed); }
+  uint64_t requeued() const noexcept { return requeued_.load(std::memory_order_relaxed); }
+  void count_timeout() noexcept { timeouts_.fetch_add(1, std::memory_order_relaxed); }
+  void set_kick(detail::KickFn fn) noexcept { kick_ = fn; }
+
+  // Teardown: ends what the completion context holds (timers drop their references,
+  // softirq and requeue entries are ended with status s).
+  void drain(Status s) noexcept {
+    run_softirq_with(s);
+    std::vector<TimerEntry> timers;
+    {
+      std::lock_guard lk(timer_lock_);
+      timers.swap(timers_);
+      timers_.reserve(depth());
+      next_timer_.store(-1, std::memory_order_release);
+    }
+    for (auto& e : timers) {
+      e.slot->try_end(s);
+      e.slot->put_ref();
+    }
+    detail::RequestSlot* list = take_requeue();
+    while (list) {
+      detail::RequestSlot* next = list->next;
+      (void)Owned<D>::adopt(list).end(s);
+      list = next;
+    }
+  }
+
+ private:
+  struct TimerEntry {
+    int64_t deadline;
+    detail::RequestSlot* slot;
+    Status status;
+    static bool later(const TimerEntry& a, const TimerEntry& b) noexcept {
+      return a.deadline > b.deadline;
+    }
+  };
+
+  void kick(detail::RequestSlot* slot) noexcept {
+    if (kick_) kick_(slot->end_ctx);
+  }
+
+  bool run_softirq() noexcept { return run_softirq_with(Status::ok, false); }
+
+  // Ends (or hands to complete()) every request on the softirq list, oldest first.
+  bool run_softirq_with(Status override_status, bool override = true) noexcept {
+    detail::RequestSlot* list = softirq_.exchange(nullptr, std::memory_order_acquire);
+    if (!list) return false;
+    detail::RequestSlot* fifo = nullptr;
+    while (list) {
+      detail::RequestSlot* next = list->next;
+      list->next = fifo;
+      fifo = list;
+      list = next;
+    }
+    while (fifo) {
+      detail::RequestSlot* next = fifo->next;
+      Status s = override ? override_status : fifo->status;
+      if constexpr (HasComplete<D>) {
+        if (!override) {
+          driver_->complete(*this, Owned<D>::adopt(fifo));
+          fifo = next;
+          continue;
+        }
+      }
+      (void)Owned<D>::adopt(fifo).end(s);
+      fifo = next;
+    }
+    return true;
+  }
+
+  bool run_timers(int64_t now) noexcept {
+    TimerEntry due[32];
+    bool did = false;
+    for (;;) {
+      unsigned n = 0;
+      {
+        std::lock_guard lk(timer_lock_);
+        while (n < 32 && !timers_.empty() && timers_.front().deadline <= now) {
+          std::pop_heap(timers_.begin(), timers_.end(), TimerEntry::later);
+          due[n++] = timers_.back();
+          timers_.pop_back();
+        }
+        next_timer_.store(timers_.empty() ? -1 : timers_.front().deadline,
+                          std::memory_order_release);
+      }
+      for (unsigned i = 0; i < n; ++i) {
+        due[i].slot->try_end(due[i].status);
+        due[i].slot->put_ref();
+      }
+      did |= n != 0;
+      if (n < 32) return did;
+    }
+  }
+
+  detail::RequestSlot* take_requeue() noexcept {
+    std::lock_guard lk(requeue_lock_);
+    detail::RequestSlot* list = requeue_head_;
+    requeue_head_ = requeue_tail_ = nullptr;
+    has_requeue_.store(false, std::memory_order_relaxed);
+    return list;
+  }
+
+  bool run_requeue() noexcept {
+    detail::RequestSlot* list = take_requeue();
+    bool did = list != nullptr;
+    while (list) {
+      detail::RequestSlot* next = list->next;
+      dispatch(list, next == nullptr);
+      list = next;
+    }
+    return did;
+  }
+
+  D* driver_;
+  unsigned index_;
+  detail::Sbitmap tags_;
+  std::unique_ptr<detail::RequestSlot[]> slots_;
+  std::unique_ptr<Pdu[]> pdus_;
+  detail::KickFn kick_ = nullptr;
+  std::atomic<bool> quiesced_{false};
+
+  alignas(64) std::atomic<detail::RequestSlot*> softirq_{nullptr};
+  alignas(64) std::atomic<int64_t> next_timer_{-1};
+  std::mutex timer_lock_;
+  std::vector<TimerEntry> timers_;  // min-heap on deadline, capacity = depth
+  alignas(64) std::atomic<bool> has_requeue_{false};
+  std::mutex requeue_lock_;
+  detail::RequestSlot* requeue_head_ = nullptr;
+  detail::RequestSlot* requeue_tail_ = nullptr;
+  std::atomic<uint64_t> timeouts_{0};
+  std::atomic<uint64_t> requeued_{0};
+};
+
+template <class D>
+void Owned<D>::complete(Status s) && noexcept {
+  detail::RequestSlot* slot = std::exchange(this->slot_, nullptr);
+  MQBLK_DEBUG_ASSERT(slot != nullptr, "Owned::complete on an empty handle");
+  if (!slot) return;
+  slot->status = s;
+  static_cast<Hctx<D>*>(slot->hctx)->push_softirq(slot);
+}
+
+}  // namespace mqblk

@@ -1,0 +1,295 @@
+// The bench loop. Per I/O it does: pick an offset (xorshift + multiply-shift, no
+// division), submit, and on completion resubmit; latency is timed for one I/O in
+// lat_sample so that clock reads do not dominate the cost being measured.
+#include "cli/bench_runner.hpp"
+
+#include <sys/resource.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "mqblk/detail/clock.hpp"
+
+namespace mqblk::cli {
+namespace {
+
+uint64_t splitmix(uint64_t x) noexcept {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+// The content of block b in a verify run: a function of (seed, block, word).
+void fill_pattern(std::byte* buf, uint32_t len, uint64_t seed, uint64_t block) noexcept {
+  uint64_t h = splitmix(seed ^ block);
+  for (uint32_t i = 0; i + 8 <= len; i += 8) {
+    uint64_t v = h + i;
+    std::memcpy(buf + i, &v, 8);
+  }
+}
+bool check_pattern(const std::byte* buf, uint32_t len, uint64_t seed, uint64_t block) noexcept {
+  uint64_t h = splitmix(seed ^ block);
+  for (uint32_t i = 0; i + 8 <= len; i += 8) {
+    uint64_t v;
+    std::memcpy(&v, buf + i, 8);
+    if (v != h + i) return false;
+  }
+  return true;
+}
+
+struct JobResult {
+  uint64_t ios = 0, bytes = 0, errors = 0, verify_errors = 0, verified = 0;
+  double user = 0, sys = 0;
+  LatencyHistogram lat;
+};
+
+struct Shared {
+  std::atomic<uint64_t> progress_ios{0};
+  std::atomic<bool> stop{false};
+};
+
+class Job {
+ public:
+  Job(BlockDevice& dev, const BenchOptions& o, unsigned index, Shared& sh)
+      : dev_(dev), o_(o), sh_(sh), rng_(splitmix(o.seed + index) | 1) {
+    uint64_t region = o.size ? o.size : dev.limits().capacity_bytes;
+    uint64_t blocks = region / o.bs;
+    if (o.verify) {  // jobs write disjoint slices so that verification is exact
+      blocks /= o.jobs;
+      first_block_ = blocks * index;
+    }
+    nblocks_ = blocks;
+    if (nblocks_ == 0) throw std::runtime_error("bench: the region is smaller than one block per job");
+    q_ = dev.open_queue(static_cast<int>(index % dev.nr_hw_queues()));
+    const size_t total = size_t{o.bs} * o.iodepth;
+    buf_.reset(static_cast<std::byte*>(std::aligned_alloc(4096, (total + 4095) & ~size_t{4095})));
+    std::memset(buf_.get(), 0, total);
+    slots_.resize(o.iodepth);
+    if (o.verify) written_.assign((nblocks_ + 63) / 64, 0);
+    seq_next_ = 0;
+  }
+
+  JobResult run() {
+    rusage ru0{};
+    getrusage(RUSAGE_THREAD, &ru0);
+    const int64_t t0 = detail::now_ns();
+    const int64_t end_ns = o_.ios ? INT64_MAX : t0 + static_cast<int64_t>(o_.runtime_s * 1e9);
+    uint64_t submitted = 0;
+    for (unsigned i = 0; i < o_.iodepth && (!o_.ios || submitted < o_.ios); ++i, ++submitted)
+      submit(i);
+    std::vector<IoCompletion> cqes(o_.iodepth);
+    uint64_t since_check = 0;
+    bool stopping = false;
+    while (q_->outstanding()) {
+      unsigned n = q_->wait(cqes.data(), o_.iodepth, 1, -1);
+      for (unsigned i = 0; i < n; ++i) {
+        unsigned slot = static_cast<unsigned>(cqes[i].user_data);
+        complete(slot, cqes[i].status);
+        if (!stopping && (!o_.ios || submitted < o_.ios)) {
+          submit(slot);
+          ++submitted;
+        }
+      }
+      since_check += n;
+      if (since_check >= 1024) {
+        sh_.progress_ios.fetch_add(since_check, std::memory_order_relaxed);
+        since_check = 0;
+        if (!o_.ios && (detail::now_ns() >= end_ns || sh_.stop.load(std::memory_order_relaxed)))
+          stopping = true;
+      } else if (!o_.ios && n == 0) {
+        stopping = detail::now_ns() >= end_ns;
+      }
+    }
+    const int64_t t1 = detail::now_ns();
+    if (o_.verify) verify_all();
+    rusage ru1{};
+    getrusage(RUSAGE_THREAD, &ru1);
+    r_.user = tv_s(ru1.ru_utime) - tv_s(ru0.ru_utime);
+    r_.sys = tv_s(ru1.ru_stime) - tv_s(ru0.ru_stime);
+    seconds_ = static_cast<double>(t1 - t0) / 1e9;
+    return r_;
+  }
+  double seconds() const noexcept { return seconds_; }
+
+ private:
+  struct Slot {
+    uint64_t block = 0;
+    int64_t start_ns = 0;  // 0: not sampled
+    bool is_read = true;
+  };
+
+  static double tv_s(const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; }
+
+  uint64_t next_rand() noexcept {
+    rng_ ^= rng_ << 13;
+    rng_ ^= rng_ >> 7;
+    rng_ ^= rng_ << 17;
+    return rng_;
+  }
+
+  void submit(unsigned slot) {
+    Slot& s = slots_[slot];
+    bool rnd = o_.rw == RwMode::randread || o_.rw == RwMode::randwrite || o_.rw == RwMode::randrw;
+    uint64_t r = next_rand();
+    s.block = rnd ? static_cast<uint64_t>((static_cast<unsigned __int128>(r) * nblocks_) >> 64)
+                  : (seq_next_++ % nblocks_);
+    switch (o_.rw) {
+      case RwMode::randread:
+      case RwMode::read: s.is_read = true; break;
+      case RwMode::randwrite:
+      case RwMode::write: s.is_read = false; break;
+      case RwMode::randrw: s.is_read = (r >> 57) * 100 < uint64_t{o_.rwmix_read} * 128; break;
+    }
+    std::byte* buf = buf_.get() + size_t{slot} * o_.bs;
+    uint64_t block = first_block_ + s.block;
+    if (o_.verify && !s.is_read) fill_pattern(buf, o_.bs, o_.seed, block);
+    s.start_ns = (++count_ & (o_.lat_sample - 1)) == 0 ? detail::now_ns() : 0;
+    IoDesc io{s.is_read ? Op::read : Op::write, 0, block * o_.bs, o_.bs, buf};
+    Status st = q_->submit(io, slot);
+    if (st != Status::ok) {
+      ++r_.errors;
+      throw std::runtime_error(std::string("bench: submit failed: ") + std::string(to_string(st)));
+    }
+  }
+
+  void complete(unsigned slot, Status st) {
+    Slot& s = slots_[slot];
+    if (s.start_ns) r_.lat.record(static_cast<uint64_t>(detail::now_ns() - s.start_ns));
+    ++r_.ios;
+    r_.bytes += o_.bs;
+    if (st != Status::ok) {
+      ++r_.errors;
+      return;
+    }
+    if (!o_.verify) return;
+    uint64_t w = s.block / 64, bit = uint64_t{1} << (s.block % 64);
+    if (!s.is_read) {
+      written_[w] |= bit;
+    } else if (written_[w] & bit) {
+      ++r_.verified;
+      if (!check_pattern(buf_.get() + size_t{slot} * o_.bs, o_.bs, o_.seed, first_block_ + s.block))
+        ++r_.verify_errors;
+    }
+  }
+
+  // After the run: read back every block this job wrote and check it.
+  void verify_all() {
+    std::byte* buf = buf_.get();
+    for (uint64_t b = 0; b < nblocks_; ++b) {
+      if (!(written_[b / 64] & (uint64_t{1} << (b % 64)))) continue;
+      IoDesc io{Op::read, 0, (first_block_ + b) * o_.bs, o_.bs, buf};
+      Status st = sync_io(*q_, io);
+      ++r_.verified;
+      if (st != Status::ok || !check_pattern(buf, o_.bs, o_.seed, first_block_ + b))
+        ++r_.verify_errors;
+    }
+  }
+
+  struct Free {
+    void operator()(std::byte* p) const noexcept { std::free(p); }
+  };
+  BlockDevice& dev_;
+  const BenchOptions& o_;
+  Shared& sh_;
+  std::unique_ptr<IoQueue> q_;
+  std::unique_ptr<std::byte, Free> buf_;
+  std::vector<Slot> slots_;
+  std::vector<uint64_t> written_;
+  uint64_t rng_;
+  uint64_t nblocks_ = 0, first_block_ = 0, seq_next_ = 0, count_ = 0;
+  JobResult r_;
+  double seconds_ = 0;
+};
+
+}  // namespace
+
+const char* rw_name(RwMode m) noexcept {
+  switch (m) {
+    case RwMode::randread: return "randread";
+    case RwMode::randwrite: return "randwrite";
+    case RwMode::read: return "read";
+    case RwMode::write: return "write";
+    case RwMode::randrw: return "randrw";
+  }
+  return "?";
+}
+
+BenchResult run_bench(BlockDevice& dev, const BenchOptions& o) {
+  const auto& l = dev.limits();
+  if (o.bs == 0 || o.bs % l.logical_block_size)
+    throw std::runtime_error("bench: --bs " + std::to_string(o.bs) +
+                             " is not a multiple of the device's block size " +
+                             std::to_string(l.logical_block_size));
+  if (o.bs > l.max_request_bytes())
+    throw std::runtime_error("bench: --bs " + std::to_string(o.bs) +
+                             " exceeds the device's max request " + std::to_string(l.max_request_bytes()));
+  if (o.iodepth == 0 || o.iodepth > dev.queue_depth())
+    throw std::runtime_error("bench: --iodepth " + std::to_string(o.iodepth) +
+                             " must be between 1 and the device's queue depth " +
+                             std::to_string(dev.queue_depth()) + " (raise hw_queue_depth)");
+  if (o.size > l.capacity_bytes)
+    throw std::runtime_error("bench: --size is larger than the device");
+  if (o.lat_sample == 0 || (o.lat_sample & (o.lat_sample - 1)))
+    throw std::runtime_error("bench: --lat-sample must be a power of two");
+
+  Shared sh;
+  std::vector<std::unique_ptr<Job>> jobs;
+  for (unsigned j = 0; j < o.jobs; ++j) jobs.push_back(std::make_unique<Job>(dev, o, j, sh));
+  std::vector<JobResult> results(o.jobs);
+  std::vector<std::string> errors(o.jobs);
+  std::vector<std::thread> threads;
+  for (unsigned j = 0; j < o.jobs; ++j)
+    threads.emplace_back([&, j] {
+      try {
+        results[j] = jobs[j]->run();
+      } catch (const std::exception& e) {
+        errors[j] = e.what();
+        sh.stop = true;
+      }
+    });
+  std::atomic<bool> done{false};
+  std::thread progress;
+  if (o.progress) {
+    progress = std::thread([&] {
+      const int64_t t0 = detail::now_ns();
+      uint64_t last = 0;
+      while (!done.load()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        if (done.load()) break;
+        uint64_t now_ios = sh.progress_ios.load();
+        std::fprintf(stderr, "\r[%5.1fs] %.2fM IOPS   ", (detail::now_ns() - t0) / 1e9,
+                     static_cast<double>(now_ios - last) * 2 / 1e6);
+        last = now_ios;
+      }
+      std::fprintf(stderr, "\r%40s\r", "");
+    });
+  }
+  for (auto& t : threads) t.join();
+  done = true;
+  if (progress.joinable()) progress.join();
+  for (auto& e : errors)
+    if (!e.empty()) throw std::runtime_error(e);
+
+  BenchResult r;
+  for (unsigned j = 0; j < o.jobs; ++j) {
+    r.ios += results[j].ios;
+    r.bytes += results[j].bytes;
+    r.errors += results[j].errors;
+    r.verify_errors += results[j].verify_errors;
+    r.verified_blocks += results[j].verified;
+    r.cpu_user_s += results[j].user;
+    r.cpu_sys_s += results[j].sys;
+    r.lat.merge(results[j].lat);
+    if (jobs[j]->seconds() > r.seconds) r.seconds = jobs[j]->seconds();
+  }
+  return r;
+}
+
+}  // namespace mqblk::cli

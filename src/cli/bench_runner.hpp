@@ -1,0 +1,40 @@
+// cli/bench_runner.hpp - `mqblk bench`: fio-like jobs against a BlockDevice, in process.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "cli/latency_histogram.hpp"
+#include "mqblk/block_device.hpp"
+
+namespace mqblk::cli {
+
+enum class RwMode { randread, randwrite, read, write, randrw };
+
+struct BenchOptions {
+  RwMode rw = RwMode::randread;
+  uint32_t bs = 4096;
+  unsigned iodepth = 32;
+  unsigned jobs = 1;
+  double runtime_s = 5;   // used when ios == 0
+  uint64_t ios = 0;       // I/Os per job; 0: run for runtime_s
+  uint64_t size = 0;      // bytes of the device the jobs touch; 0: all of it
+  unsigned rwmix_read = 50;
+  unsigned lat_sample = 64;  // record latency of one I/O in lat_sample (power of two)
+  bool verify = false;
+  bool progress = false;     // live line on stderr
+  uint64_t seed = 0x6d71626c6b;
+};
+
+struct BenchResult {
+  uint64_t ios = 0, bytes = 0, errors = 0, verify_errors = 0, verified_blocks = 0;
+  double seconds = 0, cpu_user_s = 0, cpu_sys_s = 0;
+  LatencyHistogram lat;  // nanoseconds, sampled
+};
+
+// Runs the jobs; throws std::runtime_error with one line on an unusable combination.
+BenchResult run_bench(BlockDevice& dev, const BenchOptions& o);
+
+const char* rw_name(RwMode m) noexcept;
+
+}  // namespace mqblk::cli

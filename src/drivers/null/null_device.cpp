@@ -1,0 +1,76 @@
+// Turning null attributes into a device: the checks that need the whole configuration.
+#include <fmt/format.h>
+
+#include "drivers/null/null_driver.hpp"
+
+namespace mqblk::null {
+namespace {
+
+bool given(const std::vector<std::string>& attrs, std::string_view key) {
+  for (const auto& a : attrs)
+    if (a.size() > key.size() && a.compare(0, key.size(), key) == 0 && a[key.size()] == '=')
+      return true;
+  return false;
+}
+
+// -q/-d (ublk) against submit_queues/hw_queue_depth: both forms with different values is
+// an error, either alone wins.
+void apply_override(uint32_t& value, int override, const std::vector<std::string>& attrs,
+                    std::string_view key, std::string_view flag) {
+  if (override < 0) return;
+  if (given(attrs, key) && value != static_cast<uint32_t>(override))
+    throw ConfigError(fmt::format("null: {}={} conflicts with {} {}: give one of them", key,
+                                  value, flag, override));
+  value = static_cast<uint32_t>(override);
+}
+
+// Attributes null_blk has that mqblk parses but does not implement yet: refuse a
+// non-default value rather than ignore it.
+void refuse_unimplemented(const NullConfig& c) {
+  auto refuse = [](std::string_view what, std::string_view fix) {
+    throw ConfigError(fmt::format("null: {} is not implemented yet ({})", what, fix));
+  };
+  if (c.mbps) refuse(fmt::format("mbps={} (bandwidth throttling)", c.mbps), "leave mbps=0");
+  if (c.cache_size_bytes)
+    refuse("cache_size (the write-back cache)", "leave cache_size=0");
+  if (c.shared_tags) refuse("shared_tags=1", "leave shared_tags=0");
+  if (c.poll_queues) refuse("poll_queues", "leave poll_queues=0");
+}
+
+}  // namespace
+
+std::unique_ptr<NullDevice> make_null_device(const std::vector<std::string>& attrs,
+                                             const DeviceOverrides& overrides) {
+  NullConfig cfg = parse_null_config(attrs);
+  apply_override(cfg.submit_queues, overrides.nr_hw_queues, attrs, "submit_queues", "-q");
+  apply_override(cfg.hw_queue_depth, overrides.queue_depth, attrs, "hw_queue_depth", "-d");
+  refuse_unimplemented(cfg);
+
+  TagSetConfig ts;
+  ts.nr_hw_queues = cfg.submit_queues;
+  ts.queue_depth = cfg.hw_queue_depth;
+  ts.timeout_ns = cfg.request_timeout_ns;
+  ts.blocking = cfg.blocking;
+
+  DiskLimits l;
+  l.capacity_bytes = cfg.size_bytes;
+  l.logical_block_size = l.physical_block_size = cfg.blocksize;
+  l.max_sectors = cfg.max_sectors;
+  if (cfg.discard) {
+    l.discard_granularity = cfg.blocksize;
+    l.max_discard_sectors = UINT32_MAX >> kSectorShift;
+  }
+  l.max_write_zeroes_sectors = UINT32_MAX >> kSectorShift;
+  l.volatile_write_cache = cfg.memory_backed;
+  l.fua = cfg.fua;
+  l.rotational = cfg.rotational;
+  // Checks the shape before the store is created, so a bad combination creates nothing.
+  detail::check_device_config(ts, l);
+
+  std::unique_ptr<PageStore> store;
+  if (cfg.memory_backed)
+    store = PageStore::open(PageStoreOptions{cfg.size_bytes, cfg.memory_cap_bytes, cfg.backing_file});
+  return std::make_unique<NullDevice>(ts, l, "null " + cfg.to_attr_string(), cfg, std::move(store));
+}
+
+}  // namespace mqblk::null

@@ -1,0 +1,74 @@
+// drivers/null/null_driver.hpp - the null_blk-compatible driver.
+//
+// Completes every request without doing I/O, or, with memory_backed=1, stores the data
+// in a sparse PageStore. Completion follows irqmode as null_blk: 0 inline in queue_rq,
+// 1 through the hardware queue's completion context, 2 by a timer completion_nsec later.
+// Threads: queue_rq runs on the submitting thread of its hardware queue; the PageStore is
+// safe for concurrent use by every queue; block_status may be called from any thread.
+#pragma once
+
+#include <memory>
+
+#include "drivers/null/null_config.hpp"
+#include "drivers/null/page_store.hpp"
+#include "mqblk/device.hpp"
+
+namespace mqblk::null {
+
+class NullDriver {
+ public:
+  using Pdu = NoPdu;
+
+  NullDriver(const NullConfig& cfg, std::unique_ptr<PageStore> store)
+      : store_(std::move(store)),
+        irqmode_(cfg.irqmode),
+        completion_nsec_(static_cast<int64_t>(cfg.completion_nsec)) {}
+
+  QueueRqResult<NullDriver> queue_rq(Hctx<NullDriver>& h, Owned<NullDriver> rq, bool /*last*/) {
+    Status s = store_ ? store_io(rq) : Status::ok;
+    switch (irqmode_) {
+      case IrqMode::none:
+        std::move(rq).end(s);
+        break;
+      case IrqMode::softirq:
+        std::move(rq).complete(s);
+        break;
+      case IrqMode::timer:
+        h.complete_after(std::move(rq), s, completion_nsec_);
+        break;
+    }
+    return QueueRqResult<NullDriver>::accepted();
+  }
+
+  Extent block_status(uint64_t offset, uint64_t max_len) {
+    if (!store_) return Extent{max_len, false, false};
+    return store_->extent_at(offset, max_len);
+  }
+
+  PageStore* store() noexcept { return store_.get(); }
+
+ private:
+  Status store_io(const Owned<NullDriver>& rq) {
+    switch (rq.op()) {
+      case Op::read: return store_->read(rq.offset(), rq.data(), rq.bytes());
+      case Op::write: return store_->write(rq.offset(), rq.data(), rq.bytes());
+      case Op::flush: return store_->flush();
+      case Op::discard: return store_->discard(rq.offset(), rq.bytes());
+      case Op::write_zeroes:
+        return store_->write_zeroes(rq.offset(), rq.bytes(), !(rq.flags() & kReqNoUnmap));
+      default: return Status::notsupp;
+    }
+  }
+
+  std::unique_ptr<PageStore> store_;
+  IrqMode irqmode_;
+  int64_t completion_nsec_;
+};
+
+using NullDevice = Device<NullDriver>;
+
+// Creates a null device from attributes (ConfigError before anything is created).
+std::unique_ptr<NullDevice> make_null_device(const std::vector<std::string>& attrs,
+                                             const DeviceOverrides& overrides = {});
+
+}  // namespace mqblk::null

@@ -1,0 +1,77 @@
+// Validation of disk limits and tag set shapes, and the per-I/O range check.
+#include <fmt/format.h>
+
+#include <bit>
+
+#include "mqblk/device.hpp"
+#include "mqblk/disk.hpp"
+#include "mqblk/tag_set.hpp"
+
+namespace mqblk {
+
+std::string DiskLimits::validate() const {
+  auto pow2_in = [](uint32_t v, uint32_t lo, uint32_t hi) {
+    return v >= lo && v <= hi && std::has_single_bit(v);
+  };
+  if (!pow2_in(logical_block_size, 512, 4096))
+    return fmt::format("logical block size {} must be a power of two between 512 and 4096",
+                       logical_block_size);
+  if (!pow2_in(physical_block_size, logical_block_size, 1u << 20))
+    return fmt::format("physical block size {} must be a power of two >= the logical block "
+                       "size {}",
+                       physical_block_size, logical_block_size);
+  if (capacity_bytes == 0) return "capacity is 0: give the device a size";
+  if (capacity_bytes % logical_block_size)
+    return fmt::format("capacity {} bytes is not a multiple of the block size {}",
+                       capacity_bytes, logical_block_size);
+  if ((uint64_t{max_sectors} << kSectorShift) < logical_block_size)
+    return fmt::format("max_sectors {} is smaller than one block", max_sectors);
+  if (zoned != ZonedModel::none && zone_size_sectors == 0) return "zoned device without a zone size";
+  return {};
+}
+
+std::string TagSetConfig::validate() const {
+  if (nr_hw_queues < 1 || nr_hw_queues > 256)
+    return fmt::format("{} hardware queues: must be between 1 and 256", nr_hw_queues);
+  if (queue_depth < 1 || queue_depth > 4096)
+    return fmt::format("queue depth {}: must be between 1 and 4096", queue_depth);
+  if (timeout_ns == 0) return "request timeout 0: must be positive";
+  return {};
+}
+
+namespace detail {
+
+void check_device_config(const TagSetConfig& cfg, const DiskLimits& limits) {
+  if (auto e = cfg.validate(); !e.empty()) throw ConfigError(e);
+  if (auto e = limits.validate(); !e.empty()) throw ConfigError(e);
+}
+
+Status check_io(const DiskLimits& l, const IoDesc& io) noexcept {
+  const uint64_t mask = l.logical_block_size - 1;
+  switch (io.op) {
+    case Op::read:
+    case Op::write:
+      if (io.len == 0 || io.buf == nullptr || io.len > l.max_request_bytes())
+        return Status::inval;
+      break;
+    case Op::flush:
+      return io.len == 0 && io.offset == 0 ? Status::ok : Status::inval;
+    case Op::discard:
+      if (!l.supports_discard()) return Status::notsupp;
+      break;
+    case Op::write_zeroes:
+      if (!l.supports_write_zeroes()) return Status::notsupp;
+      break;
+    default:
+      if (l.zoned == ZonedModel::none) return Status::notsupp;
+      break;
+  }
+  if ((io.offset | io.len) & mask) return Status::inval;
+  if (io.offset > l.capacity_bytes || io.len > l.capacity_bytes - io.offset)
+    return op_is_write(io.op) ? Status::nospc : Status::inval;
+  if (l.read_only && op_is_write(io.op)) return Status::readonly;
+  return Status::ok;
+}
+
+}  // namespace detail
+}  // namespace mqblk

@@ -1,0 +1,24 @@
+#include "mqblk/registry.hpp"
+
+#include <fmt/format.h>
+
+#include "drivers/null/null_driver.hpp"
+
+namespace mqblk {
+
+std::unique_ptr<BlockDevice> make_device(std::string_view driver,
+                                         const std::vector<std::string>& attrs,
+                                         const DeviceOverrides& overrides) {
+  if (driver == "null") return null::make_null_device(attrs, overrides);
+  throw ConfigError(fmt::format("unknown driver '{}': the drivers are: null (see `mqblk features`)",
+                                driver));
+}
+
+std::vector<DriverInfo> list_drivers() {
+  return {DriverInfo{"null",
+                     "null_blk-compatible test device: completes I/O without doing it, or stores "
+                     "data in a sparse page store (memory_backed=1)",
+                     null::null_attributes()}};
+}
+
+}  // namespace mqblk

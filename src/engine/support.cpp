@@ -1,0 +1,66 @@
+// Small out-of-line pieces of the engine: assertions, timer slack, waiting on an fd, and
+// the synchronous helpers.
+#include <poll.h>
+#include <sys/prctl.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "mqblk/block_device.hpp"
+#include "mqblk/detail/assert.hpp"
+#include "mqblk/detail/clock.hpp"
+#include "mqblk/device.hpp"
+
+namespace mqblk {
+namespace detail {
+
+void assert_fail(const char* what, const char* file, int line) noexcept {
+  std::fprintf(stderr, "mqblk: ownership violation: %s (%s:%d)\n", what, file, line);
+  std::abort();
+}
+
+void set_fine_timer_slack() noexcept {
+  static thread_local bool done = false;
+  if (!done) {
+    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+    done = true;
+  }
+}
+
+void wait_fd_until(int fd, int64_t deadline_ns) noexcept {
+  set_fine_timer_slack();
+  pollfd p{fd, POLLIN, 0};
+  if (deadline_ns < 0) {
+    ppoll(&p, 1, nullptr, nullptr);
+    return;
+  }
+  int64_t left = deadline_ns - now_ns();
+  if (left <= 0) return;
+  timespec ts{static_cast<time_t>(left / 1'000'000'000), static_cast<long>(left % 1'000'000'000)};
+  ppoll(&p, 1, &ts, nullptr);
+}
+
+}  // namespace detail
+
+Status sync_io(IoQueue& q, const IoDesc& io) {
+  constexpr uint64_t kMagic = 0x5359'4e43'494f'0001ull;
+  Status s = q.submit(io, kMagic);
+  if (s != Status::ok) return s;
+  IoCompletion c;
+  for (;;) {
+    if (q.wait(&c, 1, 1, -1) == 1 && c.user_data == kMagic) return c.status;
+  }
+}
+
+Status sync_read(BlockDevice& dev, uint64_t offset, void* buf, uint32_t len) {
+  auto q = dev.open_queue();
+  return sync_io(*q, IoDesc{Op::read, 0, offset, len, static_cast<std::byte*>(buf)});
+}
+
+Status sync_write(BlockDevice& dev, uint64_t offset, const void* buf, uint32_t len) {
+  auto q = dev.open_queue();
+  return sync_io(*q, IoDesc{Op::write, 0, offset, len,
+                            static_cast<std::byte*>(const_cast<void*>(buf))});
+}
+
+}  // namespace mqblk
