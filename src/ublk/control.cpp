@@ -52,6 +52,7 @@ Control::~Control() {
 
 int Control::run(uint32_t cmd_op, abi::CtrlCmd& cmd, const char* name) {
   io_uring_sqe* sqe = io_uring_get_sqe(ring_.get());
+  if (sqe == nullptr) throw UblkError(std::string("ublk ") + name + ": control ring full", EBUSY);
   std::memset(sqe, 0, 2 * sizeof(io_uring_sqe));  // SQE128: both halves
   sqe->opcode = IORING_OP_URING_CMD;
   sqe->fd = fd_;
