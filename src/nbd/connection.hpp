@@ -1,0 +1,156 @@
+// nbd/connection.hpp - one client connection, owned and driven by one I/O thread.
+//
+// The connection turns the bytes a client sends into engine requests on its thread's
+// IoQueue and the completions back into replies. It never blocks: the event loop calls
+// on_input() when the socket is readable (or when resources it waited for came back),
+// on_part_done() for each engine completion, and flush() to send queued replies.
+//
+// Invariants:
+// - Every parsed request holds one Slot from this connection's fixed array until its
+//   reply has been sent or dropped; in_use() <= slot_limit. Slots are the in-flight cap:
+//   with none free the connection stops reading its socket (back-pressure).
+// - A Slot is in exactly one place: the free list, rx_ (payload arriving), discard_
+//   (refused WRITE payload being skipped), pending_ (waiting for a tag or a payload
+//   buffer), in flight (parts_done < parts_submitted), or the send list.
+// - Each engine completion of a slot's parts is counted exactly once; the reply is built
+//   once all submitted parts have completed. A dead connection (peer gone) drops replies
+//   but keeps the object alive until in_use() == 0, so late completions never touch
+//   freed memory; the I/O thread deletes it only when finished().
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mqblk/block_device.hpp"
+#include "nbd/export.hpp"
+#include "nbd/handshake.hpp"
+#include "nbd/payload_pool.hpp"
+#include "nbd/protocol.hpp"
+#include "nbd/request.hpp"
+
+namespace mqblk::nbd {
+
+class Connection;
+
+// What the connections of one I/O thread share; touched only by that thread.
+struct ThreadCtx {
+  BlockDevice& dev;
+  IoQueue& q;
+  const ExportInfo& exp;
+  PayloadPool pool;
+  unsigned nconns = 0;
+  std::vector<Connection*> retry;  // waiting for a slot, a tag or a payload buffer
+  std::vector<Connection*> ready;  // yielded with input left: run again next iteration
+  std::vector<Connection*> dirty;  // connections with replies to flush
+  uint64_t released = 0;           // slots released, to know when retrying can help
+
+  ThreadCtx(BlockDevice& d, IoQueue& queue, const ExportInfo& e, size_t pool_cap)
+      : dev(d), q(queue), exp(e), pool(pool_cap) {}
+};
+
+// Structured READ replies use at most this many chunks (the rest goes as one data chunk).
+inline constexpr unsigned kMaxReadChunks = 16;
+// BLOCK_STATUS replies carry at most this many extents (clients ask again for the rest).
+inline constexpr unsigned kMaxExtents = 64;
+
+struct Slot {
+  Connection* conn = nullptr;
+  Slot* next = nullptr;
+  Request req;
+  std::byte* buf = nullptr;
+  unsigned buf_cls = 0;
+  uint64_t submit_off = 0;  // bytes of the range already handed to the engine
+  uint32_t parts_submitted = 0;
+  uint32_t parts_done = 0;
+  bool submit_finished = false;
+  uint32_t error = 0;  // wire errno; the first error wins
+  uint32_t rx_have = 0;
+  uint8_t niov = 0;
+  size_t reply_len = 0;
+  iovec iov[2 * kMaxReadChunks + 1];
+  alignas(8) uint8_t scratch[kChunkHeaderSize + 4 + 8 * kMaxExtents];
+};
+
+class Connection {
+ public:
+  Connection(int fd, ThreadCtx& ctx, unsigned nslots);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  void on_input();
+  void on_part_done(Slot* s, Status st);
+  void flush();
+  void begin_shutdown();
+  // Closes the socket now; requests in the engine still end, their replies are dropped.
+  void abort() { die(); }
+  void on_socket_event(bool readable, bool writable, bool hangup);
+
+  bool finished() const noexcept { return state_ == State::dead && in_use_ == 0; }
+  unsigned in_use() const noexcept { return in_use_; }
+  int fd() const noexcept { return fd_; }
+
+ private:
+  enum class State { handshake, transmission, draining, dead };
+  static constexpr size_t kInBuf = 256u << 10;
+
+  void handshake_input();
+  bool handle_header();
+  bool receive_payload();
+  bool discard_payload();
+  bool fill();
+  bool start(Slot* s);
+  bool pump(Slot* s);
+  bool get_buffer(Slot* s);
+  void complete(Slot* s);
+  void build_reply(Slot* s);
+  void build_read_reply(Slot* s);
+  void build_block_status_reply(Slot* s);
+  void enqueue(Slot* s);
+  Slot* alloc_slot() noexcept;
+  void release(Slot* s) noexcept;
+  void die();
+  void block() noexcept;
+  void mark_dirty() noexcept;
+  unsigned slot_limit() const noexcept;
+  bool flush_handshake();
+  size_t in_len() const noexcept { return in_tail_ - in_head_; }
+
+  int fd_;
+  ThreadCtx& ctx_;
+  State state_ = State::handshake;
+  std::unique_ptr<Handshake> hs_;
+  Negotiated neg_;
+  bool readable_ = false;
+  bool in_retry_ = false;
+  bool in_ready_ = false;
+  bool in_dirty_ = false;
+
+  std::unique_ptr<uint8_t[]> in_;
+  size_t in_head_ = 0;
+  size_t in_tail_ = 0;
+
+  std::unique_ptr<Slot[]> slots_;
+  unsigned nslots_;
+  Slot* free_ = nullptr;
+  unsigned in_use_ = 0;
+  size_t payload_bytes_ = 0;
+
+  Slot* rx_ = nullptr;
+  Slot* discard_ = nullptr;
+  uint32_t discard_left_ = 0;
+  Slot* pending_ = nullptr;
+
+  Slot* send_head_ = nullptr;
+  Slot* send_tail_ = nullptr;
+  size_t send_off_ = 0;
+  std::string hs_out_;
+  size_t hs_out_off_ = 0;
+};
+
+}  // namespace mqblk::nbd

@@ -1,0 +1,216 @@
+#include "nbd/io_thread.hpp"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+
+namespace mqblk::nbd {
+
+namespace {
+// epoll_event.data.ptr values that are not connections.
+char wake_tag;
+char queue_tag;
+
+int64_t now_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+void drain_eventfd(int fd) {
+  uint64_t v;
+  while (::read(fd, &v, sizeof v) > 0) {
+  }
+}
+
+// How long clients get to read their last replies after a stop before they are cut off.
+constexpr int64_t kStopGraceNs = 5'000'000'000;
+}  // namespace
+
+IoThread::IoThread(BlockDevice& dev, const ExportInfo& exp, unsigned hw_queue)
+    : dev_(dev), exp_(exp) {
+  q_ = dev.open_queue(static_cast<int>(hw_queue));
+  ctx_ = std::make_unique<ThreadCtx>(dev, *q_, exp, kPoolCapPerThread);
+  nslots_ = std::clamp(dev.queue_depth(), 1u, 256u);
+  epfd_ = epoll_create1(EPOLL_CLOEXEC);
+  wakefd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (epfd_ < 0 || wakefd_ < 0) throw std::system_error(errno, std::generic_category(), "epoll");
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = &wake_tag;
+  epoll_ctl(epfd_, EPOLL_CTL_ADD, wakefd_, &ev);
+  ev.data.ptr = &queue_tag;
+  epoll_ctl(epfd_, EPOLL_CTL_ADD, q_->event_fd(), &ev);
+  th_ = std::thread([this] { run(); });
+}
+
+IoThread::~IoThread() {
+  stop();
+  join();
+  conns_.clear();
+  ctx_.reset();
+  q_.reset();
+  if (epfd_ >= 0) ::close(epfd_);
+  if (wakefd_ >= 0) ::close(wakefd_);
+}
+
+void IoThread::add_connection(int fd) {
+  {
+    std::lock_guard lk(mu_);
+    incoming_.push_back(fd);
+  }
+  uint64_t one = 1;
+  (void)!::write(wakefd_, &one, sizeof one);
+}
+
+void IoThread::stop() {
+  stop_.store(true, std::memory_order_release);
+  uint64_t one = 1;
+  (void)!::write(wakefd_, &one, sizeof one);
+}
+
+void IoThread::join() {
+  if (th_.joinable()) th_.join();
+}
+
+void IoThread::adopt_new() {
+  std::vector<int> fds;
+  {
+    std::lock_guard lk(mu_);
+    fds.swap(incoming_);
+  }
+  for (int fd : fds) {
+    if (stopping_) {
+      ::close(fd);
+      continue;
+    }
+    auto c = std::make_unique<Connection>(fd, *ctx_, nslots_);
+    // Edge-triggered: the connection reads until a short read and is told again only when
+    // new bytes arrive, so a blocked connection costs no wake-ups.
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.ptr = c.get();
+    if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) continue;  // c's destructor closes fd
+    Connection* raw = c.get();
+    conns_.push_back(std::move(c));
+    raw->on_socket_event(true, true, false);  // send the greeting
+  }
+}
+
+void IoThread::reap_all(bool& progress) {
+  IoCompletion done[128];
+  for (;;) {
+    unsigned n = q_->reap(done, 128);
+    for (unsigned i = 0; i < n; i++) {
+      auto* s = reinterpret_cast<Slot*>(done[i].user_data);
+      s->conn->on_part_done(s, done[i].status);
+    }
+    if (n) progress = true;
+    if (n < 128) break;
+  }
+}
+
+void IoThread::service(bool& progress) {
+  // Alternate reaping, sending and resuming blocked connections until nothing moves: a
+  // sent reply frees a slot, a reaped request frees a tag, and each may unblock a reader.
+  for (int round = 0; round < 8; round++) {
+    bool moved = false;
+    reap_all(moved);
+    uint64_t released = ctx_->released;
+    std::vector<Connection*> dirty;
+    dirty.swap(ctx_->dirty);
+    for (Connection* c : dirty) c->flush();
+    if (!ctx_->ready.empty()) {
+      std::vector<Connection*> ready;
+      ready.swap(ctx_->ready);
+      for (Connection* c : ready) c->on_input();
+      moved = true;
+    }
+    if (!ctx_->retry.empty() && (moved || ctx_->released != released)) {
+      std::vector<Connection*> retry;
+      retry.swap(ctx_->retry);
+      for (Connection* c : retry) c->on_input();
+      moved = true;
+    }
+    if (!moved && ctx_->dirty.empty()) break;
+    progress = true;
+  }
+}
+
+int64_t IoThread::timeout_ns() const {
+  if (!ctx_->ready.empty() || !ctx_->dirty.empty()) return 0;
+  int64_t t = -1;
+  int64_t next = q_->next_timer_ns();
+  if (next >= 0) t = std::max<int64_t>(0, next - now_ns());
+  // Blocked on tags that another queue holds (shared tags): poll for them.
+  if (!ctx_->retry.empty() && (t < 0 || t > 1'000'000)) t = 1'000'000;
+  if (stopping_ && (t < 0 || t > 10'000'000)) t = 10'000'000;
+  return t;
+}
+
+void IoThread::drop_finished() {
+  auto dead = [](const std::unique_ptr<Connection>& c) { return c->finished(); };
+  if (std::none_of(conns_.begin(), conns_.end(), dead)) return;
+  auto gone = [](Connection* c) { return c->finished(); };
+  std::erase_if(ctx_->retry, gone);
+  std::erase_if(ctx_->ready, gone);
+  std::erase_if(ctx_->dirty, gone);
+  std::erase_if(conns_, dead);
+}
+
+void IoThread::run() {
+  constexpr int kEvents = 64;
+  epoll_event evs[kEvents];
+  for (;;) {
+    if (!stopping_ && stop_.load(std::memory_order_acquire)) {
+      stopping_ = true;
+      stop_deadline_ = now_ns() + kStopGraceNs;
+      for (auto& c : conns_) c->begin_shutdown();
+    }
+    if (stopping_) {
+      // A client that stopped reading its replies is cut off after the grace period.
+      if (now_ns() > stop_deadline_) {
+        for (auto& c : conns_) c->abort();
+      }
+      drop_finished();
+      // A finished connection has no request in the engine, so none is left either.
+      if (conns_.empty()) break;
+    }
+    int64_t t = timeout_ns();
+    timespec ts{};
+    timespec* tsp = nullptr;
+    if (t >= 0) {
+      ts.tv_sec = t / 1000000000;
+      ts.tv_nsec = t % 1000000000;
+      tsp = &ts;
+    }
+    int n = epoll_pwait2(epfd_, evs, kEvents, tsp, nullptr);
+    if (n < 0 && errno != EINTR) break;
+    bool progress = false;
+    for (int i = 0; i < n; i++) {
+      void* p = evs[i].data.ptr;
+      if (p == &wake_tag) {
+        drain_eventfd(wakefd_);
+        adopt_new();
+      } else if (p == &queue_tag) {
+        drain_eventfd(q_->event_fd());
+      } else {
+        auto* c = static_cast<Connection*>(p);
+        uint32_t e = evs[i].events;
+        c->on_socket_event(e & EPOLLIN, e & EPOLLOUT, e & (EPOLLHUP | EPOLLERR | EPOLLRDHUP));
+      }
+    }
+    service(progress);
+    drop_finished();
+  }
+  conns_.clear();
+}
+
+}  // namespace mqblk::nbd

@@ -1,0 +1,66 @@
+// nbd/io_thread.hpp - one event loop per hardware queue, serving its share of connections.
+//
+// Each IoThread owns the IoQueue of one hardware queue (IoQueue is single-threaded), a
+// payload pool and an epoll set with its connections' sockets, the queue's eventfd (for
+// completions ended on other threads) and a wake eventfd (new connections, stop). One loop
+// iteration: wait, read what the sockets have (many requests per recv), submit, reap,
+// send each connection's replies with one sendmsg. Nothing on this path is shared with
+// other threads, so nothing on it takes a lock; the mailbox mutex is taken only to hand
+// over a new connection.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "mqblk/block_device.hpp"
+#include "nbd/connection.hpp"
+#include "nbd/export.hpp"
+
+namespace mqblk::nbd {
+
+// Payload memory per I/O thread (see PayloadPool): the server's bound is this times the
+// number of hardware queues, plus 256 KiB of receive buffer per connection.
+inline constexpr size_t kPoolCapPerThread = 128u << 20;
+
+class IoThread {
+ public:
+  IoThread(BlockDevice& dev, const ExportInfo& exp, unsigned hw_queue);
+  ~IoThread();
+  IoThread(const IoThread&) = delete;
+  IoThread& operator=(const IoThread&) = delete;
+
+  // Hands over an accepted, non-blocking socket. Any thread.
+  void add_connection(int fd);
+  // Stops reading new requests, answers those in flight, closes every connection, exits.
+  // Any thread; join() waits for it.
+  void stop();
+  void join();
+
+ private:
+  void run();
+  void adopt_new();
+  void reap_all(bool& progress);
+  void service(bool& progress);
+  void drop_finished();
+  int64_t timeout_ns() const;
+
+  BlockDevice& dev_;
+  const ExportInfo& exp_;
+  std::unique_ptr<IoQueue> q_;
+  std::unique_ptr<ThreadCtx> ctx_;
+  unsigned nslots_;
+  int epfd_ = -1;
+  int wakefd_ = -1;
+  std::mutex mu_;
+  std::vector<int> incoming_;  // guarded by mu_
+  std::atomic<bool> stop_{false};
+  bool stopping_ = false;
+  int64_t stop_deadline_ = 0;
+  std::vector<std::unique_ptr<Connection>> conns_;
+  std::thread th_;
+};
+
+}  // namespace mqblk::nbd

@@ -1,0 +1,68 @@
+#include "nbd/payload_pool.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+
+namespace mqblk::nbd {
+
+PayloadPool::PayloadPool(size_t cap) : cap_(std::max(cap, kMaxBuffer)) {
+  // Small classes are the hot ones: reserve their free lists so that pushes never allocate.
+  for (auto& f : free_) f.reserve(64);
+}
+
+PayloadPool::~PayloadPool() {
+  for (auto& f : free_)
+    for (std::byte* b : f) std::free(b);
+}
+
+unsigned PayloadPool::class_of(size_t len) noexcept {
+  unsigned cls = 0;
+  while (cls + 1 < kClasses && class_size(cls) < len) cls++;
+  return cls;
+}
+
+bool PayloadPool::trim_free(size_t need) noexcept {
+  // Free cached buffers, largest first, until `need` more bytes fit under the cap.
+  for (unsigned c = kClasses; c-- > 0 && held_ + need > cap_;) {
+    auto& f = free_[c];
+    while (!f.empty() && held_ + need > cap_) {
+      std::free(f.back());
+      f.pop_back();
+      held_ -= class_size(c);
+    }
+  }
+  return held_ + need <= cap_;
+}
+
+std::byte* PayloadPool::get(size_t len, unsigned& cls) {
+  if (len > kMaxBuffer) return nullptr;
+  cls = class_of(len);
+  auto& f = free_[cls];
+  size_t sz = class_size(cls);
+  if (!f.empty()) {
+    std::byte* b = f.back();
+    f.pop_back();
+    in_use_ += sz;
+    return b;
+  }
+  if (held_ + sz > cap_ && !trim_free(sz)) return nullptr;
+  auto* b = static_cast<std::byte*>(std::aligned_alloc(4096, sz));
+  if (!b) return nullptr;
+  held_ += sz;
+  in_use_ += sz;
+  return b;
+}
+
+void PayloadPool::put(std::byte* buf, unsigned cls) noexcept {
+  in_use_ -= class_size(cls);
+  auto& f = free_[cls];
+  // push_back may allocate only while a free list grows past its reservation.
+  try {
+    f.push_back(buf);
+  } catch (...) {
+    std::free(buf);
+    held_ -= class_size(cls);
+  }
+}
+
+}  // namespace mqblk::nbd

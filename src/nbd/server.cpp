@@ -1,0 +1,234 @@
+#include "nbd/server.hpp"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <vector>
+
+#include "mqblk/registry.hpp"
+#include "nbd/export.hpp"
+#include "nbd/io_thread.hpp"
+#include "nbd/listener.hpp"
+
+namespace mqblk::nbd {
+
+namespace {
+
+[[noreturn]] void fail(const std::string& msg) { throw std::runtime_error(msg); }
+
+void check_options(const ServerOptions& o) {
+  if (!o.socket_path.empty() && !o.listen.empty()) {
+    fail("--socket and --listen both given: choose one");
+  }
+  if (o.name.size() > 4096) fail("--name is longer than 4096 bytes (the NBD limit): shorten it");
+  if (o.description.size() > 4096) fail("--description is longer than 4096 bytes: shorten it");
+  if (o.driver.empty()) fail("no driver given: name one after the options, e.g. `null size=1G`");
+}
+
+// Forks; the parent waits until the child is serving (or failed) and exits with its
+// verdict, so that `mqblk nbd ... && client` works without polling for the socket.
+// Returns the write end of the readiness pipe in the child.
+int daemonize() {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) fail(std::string("pipe: ") + std::strerror(errno));
+  pid_t pid = ::fork();
+  if (pid < 0) fail(std::string("fork: ") + std::strerror(errno));
+  if (pid > 0) {
+    ::close(p[1]);
+    char c = 0;
+    ssize_t n;
+    do n = ::read(p[0], &c, 1);
+    while (n < 0 && errno == EINTR);
+    if (n == 1) std::_Exit(0);
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    std::_Exit(WIFEXITED(st) ? WEXITSTATUS(st) : 1);
+  }
+  ::close(p[0]);
+  ::setsid();
+  return p[1];
+}
+
+void detach_stdio() {
+  int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (devnull < 0) return;
+  ::dup2(devnull, 0);
+  ::dup2(devnull, 1);
+  ::dup2(devnull, 2);
+  ::close(devnull);
+}
+
+pid_t spawn_run(const std::string& cmd, const Listener& l, const std::string& uri) {
+  pid_t pid = ::fork();
+  if (pid < 0) fail(std::string("--run: fork: ") + std::strerror(errno));
+  if (pid == 0) {
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::signal(SIGPIPE, SIG_DFL);
+    ::setenv("uri", uri.c_str(), 1);
+    ::setenv("nbd", uri.c_str(), 1);
+    if (l.is_unix()) {
+      ::setenv("unixsocket", l.path().c_str(), 1);
+      ::unsetenv("port");
+    } else {
+      ::setenv("port", std::to_string(l.port()).c_str(), 1);
+      ::unsetenv("unixsocket");
+    }
+    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    std::fprintf(stderr, "mqblk: --run: cannot run /bin/sh: %s\n", std::strerror(errno));
+    std::_Exit(127);
+  }
+  return pid;
+}
+
+// A private directory for the socket of a --run server given no address.
+struct TempDir {
+  std::string path;
+  ~TempDir() {
+    if (!path.empty()) ::rmdir(path.c_str());
+  }
+};
+
+}  // namespace
+
+int run_server(const ServerOptions& opt) {
+  check_options(opt);
+  const bool background = !opt.foreground && opt.run.empty() && !opt.exit_with_parent;
+  pid_t parent = ::getppid();
+  if (opt.exit_with_parent) ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+
+  // Signals go to a signalfd read by this thread; the mask is set before any thread is
+  // created so that every thread inherits it.
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGCHLD);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  int ready_fd = -1;
+  if (background) ready_fd = daemonize();  // before any thread exists
+  ::sigprocmask(SIG_BLOCK, &mask, nullptr);
+  int sfd = ::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sfd < 0) fail(std::string("signalfd: ") + std::strerror(errno));
+
+  auto dev = make_device(opt.driver, opt.attrs);
+  std::string why = dev->limits().validate();
+  if (!why.empty()) fail("device limits: " + why);
+  const ExportInfo exp = ExportInfo::from_limits(dev->limits(), opt.name, opt.description, opt.read_only);
+
+  TempDir tmp;
+  std::optional<Listener> l;
+  if (!opt.socket_path.empty()) {
+    l.emplace(Listener::unix_socket(opt.socket_path));
+  } else if (!opt.listen.empty()) {
+    l.emplace(Listener::tcp(parse_listen(opt.listen)));
+  } else if (!opt.run.empty()) {
+    char dir[] = "/tmp/mqblk-nbdXXXXXX";
+    if (!::mkdtemp(dir)) fail(std::string("mkdtemp: ") + std::strerror(errno));
+    tmp.path = dir;
+    l.emplace(Listener::unix_socket(tmp.path + "/sock"));
+  } else {
+    l.emplace(Listener::tcp(ListenAddress{"", "10809"}));
+  }
+  const std::string uri = l->uri(opt.name);
+
+  std::vector<std::unique_ptr<IoThread>> threads;
+  for (unsigned q = 0; q < dev->nr_hw_queues(); q++) {
+    threads.push_back(std::make_unique<IoThread>(*dev, exp, q));
+  }
+
+  if (!opt.pidfile.empty()) {
+    FILE* f = std::fopen(opt.pidfile.c_str(), "w");
+    if (!f) fail("--pidfile " + opt.pidfile + ": " + std::strerror(errno) + ": check the directory");
+    std::fprintf(f, "%d\n", static_cast<int>(::getpid()));
+    std::fclose(f);
+  }
+  if (opt.print_uri) {
+    std::printf("%s\n", uri.c_str());
+    std::fflush(stdout);
+  }
+  if (ready_fd >= 0) {
+    detach_stdio();
+    (void)!::write(ready_fd, "R", 1);
+    ::close(ready_fd);
+  }
+
+  pid_t child = -1;
+  int exit_code = 0;
+  if (!opt.run.empty()) child = spawn_run(opt.run, *l, uri);
+  if (opt.exit_with_parent && ::getppid() != parent) goto shutdown;
+
+  {
+    unsigned next = 0;
+    pollfd pf[2] = {{l->fd(), POLLIN, 0}, {sfd, POLLIN, 0}};
+    for (;;) {
+      int n = ::poll(pf, 2, -1);
+      if (n < 0 && errno != EINTR) break;
+      if (pf[1].revents & POLLIN) {
+        signalfd_siginfo si;
+        bool stop = false;
+        while (::read(sfd, &si, sizeof si) == sizeof si) {
+          if (si.ssi_signo == SIGCHLD) {
+            int st = 0;
+            if (child > 0 && ::waitpid(child, &st, WNOHANG) == child) {
+              exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+              child = -1;
+              stop = true;
+            }
+          } else {
+            stop = true;
+          }
+        }
+        if (stop) break;
+      }
+      if (pf[0].revents & POLLIN) {
+        for (;;) {
+          int c = ::accept4(l->fd(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+          if (c < 0) break;
+          if (l->is_tcp()) {
+            int one = 1;
+            ::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+          }
+          threads[next++ % threads.size()]->add_connection(c);
+        }
+      }
+    }
+  }
+
+shutdown:
+  // Stop accepting (and remove the socket file) first, then let each thread answer what
+  // is in flight and close its connections, then tear the device down.
+  l->close();
+  for (auto& t : threads) t->stop();
+  for (auto& t : threads) t->join();
+  threads.clear();
+  dev->shutdown();
+  if (child > 0) {
+    ::kill(child, SIGTERM);
+    int st = 0;
+    ::waitpid(child, &st, 0);
+  }
+  if (!opt.pidfile.empty()) ::unlink(opt.pidfile.c_str());
+  ::close(sfd);
+  return exit_code;
+}
+
+}  // namespace mqblk::nbd
