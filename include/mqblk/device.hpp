@@ -40,6 +40,7 @@ Status check_io(const DiskLimits& l, const IoDesc& io) noexcept;
 // Sleeps on fd until readable or deadline_ns (absolute, -1: forever); 1 ns timer slack.
 void wait_fd_until(int fd, int64_t deadline_ns) noexcept;
 
+MQBLK_OWNERSHIP_NS_BEGIN
 // Sets tls_current_queue for the duration of an IoQueue call (restoring it after, so a
 // thread using two queues never pushes into the wrong local ring).
 class CurrentQueue {
@@ -52,7 +53,10 @@ class CurrentQueue {
  private:
   void* prev_;
 };
+MQBLK_OWNERSHIP_NS_END
 }  // namespace detail
+
+MQBLK_OWNERSHIP_NS_BEGIN
 
 template <class D>
 class Device;
@@ -429,4 +433,5 @@ class Device final : public BlockDevice {
   std::thread timeout_thread_;
 };
 
+MQBLK_OWNERSHIP_NS_END
 }  // namespace mqblk

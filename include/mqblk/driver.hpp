@@ -36,6 +36,7 @@
 #include "mqblk/request.hpp"
 
 namespace mqblk {
+MQBLK_OWNERSHIP_NS_BEGIN
 
 struct NoPdu {};
 
@@ -95,4 +96,5 @@ concept HasBlockStatus = requires(D& d) {
   { d.block_status(uint64_t{}, uint64_t{}) } -> std::same_as<Extent>;
 };
 
+MQBLK_OWNERSHIP_NS_END
 }  // namespace mqblk

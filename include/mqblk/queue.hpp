@@ -26,11 +26,15 @@
 namespace mqblk {
 
 namespace detail {
+MQBLK_OWNERSHIP_NS_BEGIN
 // The submission context running on this thread (set by IoQueue methods): completions
 // ended on the same thread go to its local ring, others through the remote list.
 inline thread_local void* tls_current_queue = nullptr;
 using KickFn = void (*)(void* ctx) noexcept;
+MQBLK_OWNERSHIP_NS_END
 }  // namespace detail
+
+MQBLK_OWNERSHIP_NS_BEGIN
 
 template <class D>
 class Hctx {
@@ -286,4 +290,5 @@ void Owned<D>::complete(Status s) && noexcept {
   static_cast<Hctx<D>*>(slot->hctx)->push_softirq(slot);
 }
 
+MQBLK_OWNERSHIP_NS_END
 }  // namespace mqblk

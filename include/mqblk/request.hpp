@@ -18,6 +18,7 @@
 #include "mqblk/detail/request_slot.hpp"
 
 namespace mqblk {
+MQBLK_OWNERSHIP_NS_BEGIN
 
 template <class D>
 class Hctx;
@@ -170,4 +171,5 @@ Ref<D> Owned<D>::share() && noexcept {
   return Ref<D>::adopt(s);
 }
 
+MQBLK_OWNERSHIP_NS_END
 }  // namespace mqblk

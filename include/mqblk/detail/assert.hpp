@@ -21,3 +21,16 @@ namespace mqblk::detail {
   do {                                 \
   } while (0)
 #endif
+
+// The ownership machinery (request slots, handles, queues, devices) lives in an inline
+// namespace named after the ownership policy, so that bench/safety_cost can link the
+// checked engine and the raw baseline (MQBLK_RAW_OWNERSHIP) into one binary without two
+// definitions of the same inline function.
+#if defined(MQBLK_RAW_OWNERSHIP)
+#define MQBLK_OWNERSHIP_NS_BEGIN inline namespace raw_ownership {
+#elif defined(MQBLK_BROKEN_OWNERSHIP)
+#define MQBLK_OWNERSHIP_NS_BEGIN inline namespace broken_ownership {
+#else
+#define MQBLK_OWNERSHIP_NS_BEGIN inline namespace checked_ownership {
+#endif
+#define MQBLK_OWNERSHIP_NS_END }

@@ -39,6 +39,7 @@ enum class EndResult : uint8_t {
 };
 
 namespace detail {
+MQBLK_OWNERSHIP_NS_BEGIN
 
 using EndIoFn = void (*)(void* ctx, uint64_t user_data, Status status) noexcept;
 
@@ -100,7 +101,14 @@ struct alignas(64) RequestSlot {
   // The unique owner ends the request. Hot path: one CAS.
   EndResult end_owned(Status s) noexcept {
     uint64_t w = word.load(std::memory_order_relaxed);
-#ifdef MQBLK_BROKEN_OWNERSHIP
+#if defined(MQBLK_RAW_OWNERSHIP)
+    // The raw baseline of bench/safety_cost: no state transition, no check, as a C driver
+    // that trusts itself. Only for measuring what the checks cost.
+    word.store(w & kGenMask, std::memory_order_relaxed);
+    deliver(s);
+    release_tag();
+    return EndResult::ended;
+#elif defined(MQBLK_BROKEN_OWNERSHIP)
     // Negative control for the stress test: the owner ends without checking that nobody
     // else ended the request. A timer or timeout that already ended it is ended again.
     word.store(w & kGenMask, std::memory_order_release);
@@ -208,5 +216,6 @@ struct alignas(64) RequestSlot {
   }
 };
 
+MQBLK_OWNERSHIP_NS_END
 }  // namespace detail
 }  // namespace mqblk
