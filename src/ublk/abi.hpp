@@ -45,6 +45,7 @@ inline constexpr unsigned kCmdStartUserRecovery = 0x10;
 inline constexpr unsigned kCmdEndUserRecovery = 0x11;
 inline constexpr unsigned kCmdGetDevInfo2 = 0x12;
 inline constexpr unsigned kCmdGetFeatures = 0x13;
+inline constexpr unsigned kCmdDelDevAsync = 0x14;  // 6.9+: does not wait for openers
 
 // _IOC(dir, 'u', nr, sizeof(CtrlCmd)), written out so that it is a constant expression.
 constexpr uint32_t ioc(unsigned dir, unsigned nr, unsigned size) {
@@ -68,6 +69,7 @@ inline constexpr uint32_t kUCmdStartUserRecovery = iowr(kCmdStartUserRecovery);
 inline constexpr uint32_t kUCmdEndUserRecovery = iowr(kCmdEndUserRecovery);
 inline constexpr uint32_t kUCmdGetDevInfo2 = ior(kCmdGetDevInfo2);
 inline constexpr uint32_t kUCmdGetFeatures = ior(kCmdGetFeatures);
+inline constexpr uint32_t kUCmdDelDevAsync = ior(kCmdDelDevAsync);
 // A known value from the kernel's header, to check the encoding above once.
 static_assert(kUCmdGetFeatures == 0x80207513u);
 

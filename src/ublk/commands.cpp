@@ -209,12 +209,17 @@ int del_one(Control& ctl, uint32_t id) {
     }
   }
   int rc = 0;
-  bool exists = true;
-  try {
-    ctl.get_dev_info(id);
-  } catch (const UblkError& e) {
-    if (e.err() != ENODEV) return fail(e.what());
-    exists = false;
+  // A server that stopped in order deleted the device and its ID.json; otherwise (it died,
+  // or was killed above) the device is stopped and deleted here.
+  bool server_did_it = saved && !load_config(id);
+  bool exists = !server_did_it;
+  if (exists) {
+    try {
+      ctl.get_dev_info(id);
+    } catch (const UblkError& e) {
+      if (e.err() != ENODEV) return fail(e.what());
+      exists = false;
+    }
   }
   if (exists) {
     try { ctl.stop_dev(id); } catch (const UblkError& e) {

@@ -151,6 +151,14 @@ void Control::stop_dev(uint32_t dev_id) {
 
 void Control::del_dev(uint32_t dev_id) {
   auto c = make_cmd(dev_id);
+  try {
+    run(abi::kUCmdDelDevAsync, c, "DEL_DEV_ASYNC");
+    return;
+  } catch (const UblkError& e) {
+    // Kernels before 6.9 reject the unknown command; anything else is a real error.
+    if (e.err() != EOPNOTSUPP && e.err() != EINVAL && e.err() != ENOTTY) throw;
+  }
+  c = make_cmd(dev_id);
   run(abi::kUCmdDelDev, c, "DEL_DEV");
 }
 

@@ -41,7 +41,9 @@ class Control {
   // Returns once the kernel saw every queue's FETCH_REQs and added /dev/ublkbN.
   void start_dev(uint32_t dev_id, pid_t daemon_pid);
   void stop_dev(uint32_t dev_id);
-  // Returns once the device is gone (its /dev/ublkcN must be closed by everyone).
+  // Removes the device. DEL_DEV waits until every opener of /dev/ublkbN and /dev/ublkcN
+  // has closed it (a process still holding a dead disk open would stall `del`), so the
+  // asynchronous form is used where the kernel has it (6.9+) and DEL_DEV otherwise.
   void del_dev(uint32_t dev_id);
   // Throws UblkError with err() == ENODEV when there is no such device.
   abi::DevInfo get_dev_info(uint32_t dev_id);

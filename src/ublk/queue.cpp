@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <string>
@@ -25,6 +26,20 @@ int64_t now_ns() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+// The result the kernel gets for a failed request. ublk turns it into a blk_status_t with
+// errno_to_blk_status(), which knows only the block layer's errnos: anything else is
+// logged as "invalid error", so every other status becomes EIO.
+int32_t kernel_errno(Status s) {
+  switch (s) {
+    case Status::ok: return 0;
+    case Status::notsupp: return -EOPNOTSUPP;
+    case Status::nospc: return -ENOSPC;
+    case Status::timeout: return -ETIMEDOUT;
+    case Status::medium: return -ENODATA;  // BLK_STS_MEDIUM
+    default: return -EIO;
+  }
 }
 
 // What the queue remembers about a request between its fetch and its commit.
@@ -52,6 +67,7 @@ struct QueueServer::Impl {
   uint64_t event_buf = 0;
   uint64_t stop_buf = 0;
   unsigned live_tags = 0;
+  bool draining = false;
   bool stopping = false;
 
   Impl(BlockDevice& d, const QueueConfig& c, QueueCounters& k) : dev(d), cfg(c), counters(k) {}
@@ -104,12 +120,22 @@ struct QueueServer::Impl {
   // is committed without caring for the next fetch: the kernel aborts it).
   void commit(unsigned tag, int32_t result) {
     counters.ended.fetch_add(1, std::memory_order_relaxed);
-    if (result < 0) counters.errors.fetch_add(1, std::memory_order_relaxed);
+    if (result < 0) {
+      // The first few errors go to the log with the request: enough to debug, never a flood.
+      if (counters.errors.fetch_add(1, std::memory_order_relaxed) < 8) {
+        const abi::IoDesc& d = descs[tag];
+        std::fprintf(stderr, "mqblk-ublk: queue %u tag %u: op %u flags 0x%x sector %llu "
+                     "sectors %u ended with %s\n", cfg.q, tag, d.op_flags & 0xff,
+                     d.op_flags >> 8, static_cast<unsigned long long>(d.start_sector),
+                     d.nr_sectors, errno_text(-result).c_str());
+      }
+    }
     queue_io_cmd(abi::kUIoCommitAndFetchReq, tag, result);
   }
 
   void on_request(unsigned tag) {
     counters.received.fetch_add(1, std::memory_order_relaxed);
+    if (draining) return commit(tag, -EIO);  // the device is being deleted
     const abi::IoDesc& d = descs[tag];
     TagState& t = tags[tag];
     t.op = static_cast<uint8_t>(d.op_flags & 0xff);
@@ -130,11 +156,13 @@ struct QueueServer::Impl {
         io.buf = buf(tag);
         if (cfg.user_copy) {
           ssize_t n = pread(cfg.cdev_fd, io.buf, t.len, abi::user_copy_offset(cfg.q, tag));
-          if (n != static_cast<ssize_t>(t.len)) return commit(tag, n < 0 ? -errno : -EIO);
+          if (n != static_cast<ssize_t>(t.len)) return commit(tag, -EIO);
         }
         break;
       case abi::kOpFlush:
+        // The kernel leaves start_sector undefined (all ones) for a flush.
         io.op = Op::flush;
+        io.offset = 0;
         io.len = 0;
         break;
       case abi::kOpDiscard:
@@ -147,19 +175,19 @@ struct QueueServer::Impl {
       default:
         return commit(tag, -EOPNOTSUPP);
     }
-    if (io.len > cfg.buf_bytes && op_has_data(io.op)) return commit(tag, -EINVAL);
+    if (io.len > cfg.buf_bytes && op_has_data(io.op)) return commit(tag, -EIO);
     Status s = ioq->submit_tag(tag, io, tag);
-    if (s != Status::ok) commit(tag, -status_to_errno(s));
+    if (s != Status::ok) commit(tag, kernel_errno(s));
   }
 
   void on_completion(const IoCompletion& c) {
     unsigned tag = static_cast<unsigned>(c.user_data);
     TagState& t = tags[tag];
-    if (c.status != Status::ok) return commit(tag, -status_to_errno(c.status));
+    if (c.status != Status::ok) return commit(tag, kernel_errno(c.status));
     if (t.op == abi::kOpRead || t.op == abi::kOpWrite) {
       if (t.op == abi::kOpRead && cfg.user_copy) {
         ssize_t n = pwrite(cfg.cdev_fd, buf(tag), t.len, abi::user_copy_offset(cfg.q, tag));
-        if (n != static_cast<ssize_t>(t.len)) return commit(tag, n < 0 ? -errno : -EIO);
+        if (n != static_cast<ssize_t>(t.len)) return commit(tag, -EIO);
       }
       return commit(tag, static_cast<int32_t>(t.len));
     }
@@ -174,7 +202,10 @@ struct QueueServer::Impl {
       return;
     }
     if (ud == kStopUserData) {
-      stopping = true;
+      int ph = cfg.phase ? cfg.phase->load(std::memory_order_acquire) : kStop;
+      draining = ph >= kDrain;
+      stopping = ph >= kStop;
+      if (!stopping) arm_read(cfg.stop_fd, &stop_buf, kStopUserData);
       return;
     }
     unsigned tag = static_cast<unsigned>(ud);

@@ -35,13 +35,19 @@ struct QueueCounters {
   std::atomic<uint32_t> aborted_tags{0};
 };
 
+enum Phase : int { kServe = 0, kDrain = 1, kStop = 2 };
+
 struct QueueConfig {
   unsigned q = 0;
   unsigned depth = 0;
   uint32_t buf_bytes = 0;  // per-tag buffer size (the device's max_io_buf_bytes)
   bool user_copy = true;   // data via pread/pwrite on cdev, else mapped buffers
   int cdev_fd = -1;        // /dev/ublkcN, shared by all queues
-  int stop_fd = -1;        // eventfd: readable means "finish and exit"
+  // The server's phase, re-read whenever stop_fd becomes readable: kServe, then kDrain
+  // (a `del` began: requests that arrive now fail with EIO, those in the engine finish, so
+  // the kernel's STOP_DEV can drain), then kStop (finish what the engine holds and exit).
+  const std::atomic<int>* phase = nullptr;
+  int stop_fd = -1;
   cpu_set_t cpus{};        // where the thread runs; empty: anywhere
   bool pin = false;
 };

@@ -107,6 +107,7 @@ class Server {
     std::fprintf(stderr, "mqblk: %s\n", msg.c_str());
   }
   bool start_queues(Control& ctl);
+  void set_phase(int phase);
   void stop_queues();
   void report();
 
@@ -118,6 +119,7 @@ class Server {
   bool user_copy_ = true;
   int cdev_fd_ = -1;
   int stop_fd_ = -1;
+  std::atomic<int> phase_{kServe};
   std::vector<std::unique_ptr<Queue>> queues_;
 };
 
@@ -144,6 +146,7 @@ bool Server::start_queues(Control& ctl) {
     cfg.user_copy = user_copy_;
     cfg.cdev_fd = cdev_fd_;
     cfg.stop_fd = stop_fd_;
+    cfg.phase = &phase_;
     // Run each queue thread where the kernel maps the CPUs that submit to it, so that
     // handing a request over does not cross CPUs (under emulation, an inter-CPU wake-up
     // costs more than the I/O).
@@ -175,11 +178,16 @@ bool Server::start_queues(Control& ctl) {
   return ok;
 }
 
-void Server::stop_queues() {
+void Server::set_phase(int phase) {
+  phase_.store(phase, std::memory_order_release);
   if (stop_fd_ >= 0) {
     uint64_t one = 1;
     (void)!write(stop_fd_, &one, sizeof one);
   }
+}
+
+void Server::stop_queues() {
+  set_phase(kStop);
   for (auto& q : queues_)
     if (q->thread.joinable()) q->thread.join();
   if (dev_) dev_->shutdown();
@@ -348,7 +356,11 @@ int Server::run() {
     if (all_done) break;
   }
 
-  // Orderly stop: the kernel drains in-flight requests while the queues still serve.
+  // Stop: the device goes now. New requests fail (EIO); those the engine holds are ended
+  // by shutdown() (cancelled, EIO to their submitter) while the queue threads still run to
+  // commit them; then the kernel's STOP_DEV finds nothing in flight, and the queues finish.
+  set_phase(kDrain);
+  dev_->shutdown();
   try { ctl->stop_dev(id_); } catch (const UblkError& e) {
     if (e.err() != ENODEV) std::fprintf(stderr, "mqblk: %s\n", e.what());
   }
@@ -357,12 +369,18 @@ int Server::run() {
   queues_.clear();  // unmaps the descriptors: /dev/ublkcN must be fully released
   ::close(cdev_fd_);
   cdev_fd_ = -1;
+  int rc = 0;
   try { ctl->del_dev(id_); } catch (const UblkError& e) {
-    if (e.err() != ENODEV) std::fprintf(stderr, "mqblk: %s\n", e.what());
+    if (e.err() != ENODEV) {
+      std::fprintf(stderr, "mqblk: %s\n", e.what());
+      rc = 1;
+    }
   }
   if (!spec_.shm_file.empty()) unlink(spec_.shm_file.c_str());
-  for (const char* s : {".json", ".stats.json"}) unlink(run_path(id_, s).c_str());
-  return 0;
+  // Without ID.json, `del` knows the server removed the device itself.
+  unlink(run_path(id_, ".stats.json").c_str());
+  if (rc == 0) unlink(run_path(id_, ".json").c_str());
+  return rc;
 }
 
 }  // namespace

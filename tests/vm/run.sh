@@ -1,0 +1,16 @@
+#!/bin/bash
+# tests/vm/run.sh MQBLK_BINARY SCRIPT [HOST_BINS] - runs one VM test script in a fresh
+# VM of ../shared/vm/run-in-vm.sh, with the binary, lib.sh and jq. Exits 77 (skipped)
+# when the harness is not there.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+harness=${MQBLK_VM_HARNESS:-$root/../shared/vm/run-in-vm.sh}
+bin=$1 script=$2 extra=${3:-}
+[ -x "$harness" ] || { echo "SKIP: no VM harness at $harness"; exit 77; }
+stage=$(mktemp -d "${TMPDIR:-/tmp}/mqblk-vm.XXXXXX")
+trap 'rm -rf "$stage"' EXIT
+cp "$bin" "$stage/mqblk"
+cp "$here/lib.sh" "$here/$script" "$stage/"
+export VM_CACHE_DIR=${VM_CACHE_DIR:-$root/build/vm-cache}
+exec "$harness" -q -t "${VM_TEST_TIMEOUT:-240}" -b "jq $extra" "$stage" "./$script"
