@@ -123,7 +123,6 @@ void IoThread::service(bool& progress) {
   for (int round = 0; round < 8; round++) {
     bool moved = false;
     reap_all(moved);
-    uint64_t released = ctx_->released;
     std::vector<Connection*> dirty;
     dirty.swap(ctx_->dirty);
     for (Connection* c : dirty) c->flush();
@@ -133,7 +132,10 @@ void IoThread::service(bool& progress) {
       for (Connection* c : ready) c->on_input();
       moved = true;
     }
-    if (!ctx_->retry.empty() && (moved || ctx_->released != released)) {
+    // Retry blocked connections when a tag (a reaped completion) or a slot or buffer (a
+    // sent reply, here or in an EPOLLOUT handler before this) came back since last time.
+    if (!ctx_->retry.empty() && (moved || ctx_->released != retry_mark_)) {
+      retry_mark_ = ctx_->released;
       std::vector<Connection*> retry;
       retry.swap(ctx_->retry);
       for (Connection* c : retry) c->on_input();

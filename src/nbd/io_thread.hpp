@@ -58,6 +58,7 @@ class IoThread {
   std::vector<int> incoming_;  // guarded by mu_
   std::atomic<bool> stop_{false};
   bool stopping_ = false;
+  uint64_t retry_mark_ = 0;  // ctx_->released when blocked connections were last retried
   int64_t stop_deadline_ = 0;
   std::vector<std::unique_ptr<Connection>> conns_;
   std::thread th_;
