@@ -18,11 +18,14 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # start_server [nbd options --] DRIVER [key=value ...]: serves on $SOCK.
+# Readiness is the pidfile, written once the server listens (a stale socket file may exist
+# before that).
 start_server() {
-  "$MQBLK" nbd --foreground --socket "$SOCK" "$@" &
+  rm -f "$TMP/ready.pid"
+  "$MQBLK" nbd --foreground --socket "$SOCK" --pidfile "$TMP/ready.pid" "$@" &
   SERVER_PID=$!
   for _ in $(seq 200); do
-    [[ -S $SOCK ]] && return 0
+    [[ -s $TMP/ready.pid ]] && return 0
     kill -0 "$SERVER_PID" 2>/dev/null || fail "server exited during start-up"
     sleep 0.05
   done
