@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 
 namespace mqblk::nbd {
 
@@ -48,6 +49,10 @@ std::byte* PayloadPool::get(size_t len, unsigned& cls) {
   if (held_ + sz > cap_ && !trim_free(sz)) return nullptr;
   auto* b = static_cast<std::byte*>(std::aligned_alloc(4096, sz));
   if (!b) return nullptr;
+  // Fresh memory starts zeroed so that a driver that does not fill reads (null without
+  // memory_backed) never hands out heap garbage; recycled buffers hold only payloads of
+  // this export.
+  std::memset(b, 0, sz);
   held_ += sz;
   in_use_ += sz;
   return b;
