@@ -34,8 +34,7 @@ void drain_eventfd(int fd) {
 constexpr int64_t kStopGraceNs = 5'000'000'000;
 }  // namespace
 
-IoThread::IoThread(BlockDevice& dev, const ExportInfo& exp, unsigned hw_queue)
-    : dev_(dev), exp_(exp) {
+IoThread::IoThread(BlockDevice& dev, const ExportInfo& exp, unsigned hw_queue) {
   q_ = dev.open_queue(static_cast<int>(hw_queue));
   ctx_ = std::make_unique<ThreadCtx>(dev, *q_, exp, kPoolCapPerThread);
   nslots_ = std::clamp(dev.queue_depth(), 1u, 256u);

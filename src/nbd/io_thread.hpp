@@ -47,8 +47,6 @@ class IoThread {
   void drop_finished();
   int64_t timeout_ns() const;
 
-  BlockDevice& dev_;
-  const ExportInfo& exp_;
   std::unique_ptr<IoQueue> q_;
   std::unique_ptr<ThreadCtx> ctx_;
   unsigned nslots_;
