@@ -38,6 +38,7 @@ struct QueueCounters {
 enum Phase : int { kServe = 0, kDrain = 1, kStop = 2 };
 
 struct QueueConfig {
+  uint32_t dev_id = 0;
   unsigned q = 0;
   unsigned depth = 0;
   uint32_t buf_bytes = 0;  // per-tag buffer size (the device's max_io_buf_bytes)

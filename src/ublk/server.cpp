@@ -96,6 +96,43 @@ void write_file_atomically(const std::string& path, const std::string& text) {
   rename(tmp.c_str(), path.c_str());
 }
 
+// Where a queue thread runs. Measured in the VM (docs/benchmarks.md): a queue thread on
+// the CPU that submits to it halves throughput, because every hand-over becomes a context
+// switch on that CPU while the other idles; on a neighbouring CPU the submitter keeps
+// submitting while the server works, and the kernel batches the hand-overs. So queue q,
+// whose submitters are the CPUs of its affinity set (GET_QUEUE_AFFINITY), runs on the
+// CPU after that set. A queue that every CPU submits to (one queue) is left to the
+// scheduler. MQBLK_UBLK_CPU=N puts every queue on CPU N, for experiments.
+void place_queue_thread(Control& ctl, unsigned q, QueueConfig& cfg) {
+  CPU_ZERO(&cfg.cpus);
+  cfg.pin = false;
+  if (const char* cpu = std::getenv("MQBLK_UBLK_CPU"); cpu && *cpu) {
+    CPU_SET(std::atoi(cpu), &cfg.cpus);
+    cfg.pin = true;
+    return;
+  }
+  cpu_set_t online;
+  if (sched_getaffinity(0, sizeof online, &online) != 0) return;
+  cpu_set_t mapped;
+  try {
+    mapped = ctl.get_queue_affinity(cfg.dev_id, static_cast<uint16_t>(q));
+  } catch (const UblkError&) {
+    return;
+  }
+  int last = -1, n = CPU_SETSIZE;
+  for (int c = 0; c < n; ++c)
+    if (CPU_ISSET(c, &mapped)) last = c;
+  if (last < 0) return;
+  for (int step = 1; step < n; ++step) {
+    int c = (last + step) % n;
+    if (CPU_ISSET(c, &online) && !CPU_ISSET(c, &mapped)) {
+      CPU_SET(c, &cfg.cpus);
+      cfg.pin = true;
+      return;
+    }
+  }
+}
+
 class Server {
  public:
   Server(const ServerSpec& spec, const ServerHooks& hooks) : spec_(spec), hooks_(hooks) {}
@@ -140,6 +177,7 @@ bool Server::start_queues(Control& ctl) {
   for (unsigned q = 0; q < nq; ++q) {
     auto qu = std::make_unique<Queue>();
     QueueConfig cfg;
+    cfg.dev_id = id_;
     cfg.q = q;
     cfg.depth = dev_->queue_depth();
     cfg.buf_bytes = buf_bytes_;
@@ -147,15 +185,7 @@ bool Server::start_queues(Control& ctl) {
     cfg.cdev_fd = cdev_fd_;
     cfg.stop_fd = stop_fd_;
     cfg.phase = &phase_;
-    // Run each queue thread where the kernel maps the CPUs that submit to it, so that
-    // handing a request over does not cross CPUs (under emulation, an inter-CPU wake-up
-    // costs more than the I/O).
-    try {
-      cfg.cpus = ctl.get_queue_affinity(id_, static_cast<uint16_t>(q));
-      cfg.pin = CPU_COUNT(&cfg.cpus) > 0;
-    } catch (const UblkError&) {
-      cfg.pin = false;
-    }
+    place_queue_thread(ctl, q, cfg);
     qu->server = std::make_unique<QueueServer>(*dev_, cfg, qu->counters);
     Queue* raw = qu.get();
     std::promise<std::string>* pr = &up[q];
