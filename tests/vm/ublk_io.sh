@@ -55,4 +55,18 @@ report_balanced "$rep" || fail "exit report not balanced: $rep"
 check "device gone" no_ublk_devices
 [ "$(mqblk list --json | jq length)" = 0 ] || fail "list still shows the device"
 kill -0 "$pid" 2>/dev/null && fail "server $pid still running"
+
+# --foreground: serves in this process, prints the path when ready, stops on SIGTERM
+# with its per-queue report on stderr.
+mqblk add --foreground -n 7 null size=16M > /tmp/fg.out 2> /tmp/fg.err &
+fg=$!
+for i in $(seq 1 100); do [ -s /tmp/fg.out ] && break; sleep 0.1; done
+[ "$(cat /tmp/fg.out)" = /dev/ublkb7 ] || fail "foreground add printed '$(cat /tmp/fg.out)'"
+check "foreground device reads" dd if=/dev/ublkb7 of=/dev/null bs=4096 count=4 iflag=direct status=none
+kill -TERM $fg
+for i in $(seq 1 300); do kill -0 $fg 2>/dev/null || break; sleep 0.1; done
+kill -0 $fg 2>/dev/null && fail "foreground server still running 30 s after SIGTERM"
+wait $fg || fail "foreground server exited with an error: $(cat /tmp/fg.err)"
+grep -q "queue 0: received" /tmp/fg.err || fail "no exit report: $(cat /tmp/fg.err)"
+check "foreground device gone" no_ublk_devices
 echo PASS
