@@ -30,15 +30,15 @@ kill -0 "$pid" 2>/dev/null || fail "list pid $pid is not running"
 [ "$(ls -d /sys/block/ublkb$id/mq/* | wc -l)" = 2 ] || fail "kernel sees 2 hw queues"
 ok "list --json is truthful"
 
-within 120 fio --name=w --filename="$dev" --ioengine=io_uring --direct=1 --rw=randwrite \
+within 120 fio --eta=never --name=w --filename="$dev" --ioengine=io_uring --direct=1 --rw=randwrite \
   --bs=4k --iodepth=32 --size=32M --verify=crc32c --do_verify=1 --output=/tmp/fio-w.txt \
   || { cat /tmp/fio-w.txt; fail "fio randwrite verify"; }
 ok "fio randwrite + verify"
-within 120 fio --name=w --filename="$dev" --ioengine=io_uring --direct=1 --rw=randread \
+within 120 fio --eta=never --name=w --filename="$dev" --ioengine=io_uring --direct=1 --rw=randread \
   --bs=4k --iodepth=32 --size=32M --verify=crc32c --verify_only=1 --output=/tmp/fio-r.txt \
   || { cat /tmp/fio-r.txt; fail "fio randread verify of the data written before"; }
 ok "fio randread verify"
-within 60 fio --name=mix --filename="$dev" --ioengine=io_uring --direct=1 --rw=randrw \
+within 60 fio --eta=never --name=mix --filename="$dev" --ioengine=io_uring --direct=1 --rw=randrw \
   --bsrange=512-128k --iodepth=16 --size=64M --offset=64M --verify=crc32c --output=/tmp/fio-m.txt \
   || { cat /tmp/fio-m.txt; fail "fio mixed sizes verify"; }
 ok "fio mixed sizes verify"
