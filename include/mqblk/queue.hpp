@@ -73,24 +73,28 @@ class Hctx {
   void complete_after(Owned<D>&& rq, Status s, int64_t delay_ns) noexcept {
     int64_t deadline = detail::now_ns() + delay_ns;
     detail::RequestSlot* slot = std::move(std::move(rq).share()).release_slot();
-    bool foreign = detail::tls_current_queue != slot->end_ctx;
+    void* slot_ctx = slot->end_ctx;
+    bool foreign = detail::tls_current_queue != slot_ctx && kick_;
     {
       std::lock_guard lk(timer_lock_);
       timers_.push_back(TimerEntry{deadline, slot, s});
       std::push_heap(timers_.begin(), timers_.end(), TimerEntry::later);
       next_timer_.store(timers_.front().deadline, std::memory_order_release);
     }
-    if (foreign) kick(slot);
+    if (foreign) kick_(slot_ctx);
   }
 
   // Owned::complete() lands here: a lock-free push onto the softirq list.
   void push_softirq(detail::RequestSlot* slot) noexcept {
+    // Decided before the push: once on the list, another thread may end and reuse it.
+    void* slot_ctx = slot->end_ctx;
+    bool foreign = detail::tls_current_queue != slot_ctx && kick_;
     detail::RequestSlot* head = softirq_.load(std::memory_order_relaxed);
     do {
       slot->next = head;
     } while (!softirq_.compare_exchange_weak(head, slot, std::memory_order_release,
                                              std::memory_order_relaxed));
-    if (detail::tls_current_queue != slot->end_ctx) kick(slot);
+    if (foreign) kick_(slot_ctx);
   }
 
   // Takes ownership back from a driver that answered busy; retried on the next run.
@@ -184,10 +188,6 @@ class Hctx {
       return a.deadline > b.deadline;
     }
   };
-
-  void kick(detail::RequestSlot* slot) noexcept {
-    if (kick_) kick_(slot->end_ctx);
-  }
 
   bool run_softirq() noexcept { return run_softirq_with(Status::ok, false); }
 

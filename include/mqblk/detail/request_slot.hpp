@@ -133,12 +133,15 @@ struct alignas(64) RequestSlot {
     for (;;) {
       MQBLK_DEBUG_ASSERT(w & kOwner, "owner end on a request without an owner");
       if (state_of(w) == kInFlight) {
-        // Shared: refs hold the slot; we end it and give up the owner reference.
-        uint64_t desired = (w & ~(kStateMask | kOwner)) | kEnded;
+        // We end it and give up the owner reference. If references remain, the last one
+        // frees the slot; if they went away since the fast path failed, we free it.
+        bool last = (w & kRefMask) == 0;
+        uint64_t desired = last ? (w & kGenMask) : ((w & ~(kStateMask | kOwner)) | kEnded);
         if (word.compare_exchange_weak(w, desired, std::memory_order_acq_rel,
                                        std::memory_order_acquire)) {
           deliver(s);
-          return EndResult::ended;  // the last Ref frees the slot
+          if (last) release_tag();
+          return EndResult::ended;
         }
         continue;
       }
