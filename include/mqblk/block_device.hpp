@@ -65,6 +65,10 @@ class IoQueue {
   // and starts nothing.
   virtual Status submit_tag(uint32_t tag, const IoDesc& io, uint64_t user_data) = 0;
 
+  // Ends a batch submitted with kReqMore: the driver's commit_rqs (its doorbell) runs.
+  // reap() and wait() commit a pending batch first, so a batch is never left unflushed.
+  virtual void commit() = 0;
+
   // Runs the hardware queue's completion context, then moves up to max completions into
   // out. Returns how many. Never blocks.
   virtual unsigned reap(IoCompletion* out, unsigned max) = 0;
@@ -124,6 +128,18 @@ class BlockDevice {
   // Idempotent; the destructor calls it.
   virtual void shutdown() = 0;
 };
+
+// Completion callbacks, liburing-style: the I/O's user_data is the address of an
+// IoCallback the caller keeps alive until it has run. run_callbacks() waits for at least
+// min completions (or timeout_ns, negative: no limit) and calls each callback on the
+// calling thread; it returns how many ran. Nothing is allocated.
+struct IoCallback {
+  void (*fn)(IoCallback* self, Status status) = nullptr;
+};
+inline Status submit(IoQueue& q, const IoDesc& io, IoCallback* cb) {
+  return q.submit(io, reinterpret_cast<uintptr_t>(cb));
+}
+unsigned run_callbacks(IoQueue& q, unsigned min, int64_t timeout_ns);
 
 // Synchronous helpers for simple programs: one I/O on a private queue, waited for.
 Status sync_io(IoQueue& q, const IoDesc& io);

@@ -103,7 +103,15 @@ class DeviceQueue final : public IoQueue {
     return Status::ok;
   }
 
+  void commit() override {
+    if (!pending_commit_) return;
+    pending_commit_ = false;
+    detail::CurrentQueue cur(this);
+    if constexpr (HasCommitRqs<D>) h_.driver().commit_rqs(h_);
+  }
+
   unsigned reap(IoCompletion* out, unsigned max) override {
+    if (__builtin_expect(pending_commit_, 0)) commit();
     detail::CurrentQueue cur(this);
     h_.run_completion_context();
     unsigned n = cq_.pop(out, max);
@@ -171,7 +179,9 @@ class DeviceQueue final : public IoQueue {
     s.start();
     ++outstanding_;
     started_.store(started_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    h_.dispatch(&s, true);
+    bool last = !(io.flags & kReqMore);
+    pending_commit_ |= !last;
+    h_.dispatch(&s, last);
   }
 
   // No tag free: run this queue's completion context (which frees tags) and sleep briefly
@@ -197,6 +207,7 @@ class DeviceQueue final : public IoQueue {
   uint32_t hint_ = 0;
   unsigned outstanding_ = 0;
   unsigned capacity_;
+  bool pending_commit_ = false;  // a queue_rq saw last=false and commit_rqs has not run
   std::atomic<uint64_t> started_{0};  // written only by the using thread
   std::atomic<uint64_t> ended_{0};
 };

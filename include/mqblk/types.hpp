@@ -41,6 +41,8 @@ enum ReqFlag : uint32_t {
   kReqPreflush = 1u << 1,  // flush the volatile cache before this request
   kReqNoUnmap = 1u << 2,   // write_zeroes: keep the range allocated (no hole)
   kReqNoWait = 1u << 3,    // submission must not sleep for a tag: return busy instead
+  kReqMore = 1u << 4,      // more submissions follow at once: queue_rq sees last=false and
+                           // the driver's commit_rqs runs at IoQueue::commit() (or reap)
 };
 
 // How a request ended, a subset of blk_status_t. Frontends map it to errno.

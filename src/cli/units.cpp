@@ -17,7 +17,7 @@ uint64_t parse_size(const std::string& text, const std::string& what) {
   std::string unit(end);
   for (auto& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (unit.size() == 2 && unit[1] == 'b') unit.pop_back();
-  if (unit == "kib" || unit == "mib" || unit == "gib" || unit == "tib") unit = unit.substr(0, 1);
+  if (unit == "kib" || unit == "mib" || unit == "gib" || unit == "tib") unit.resize(1);
   unsigned shift;
   if (unit.empty() || unit == "b")
     shift = 0;

@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <sys/prctl.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -50,6 +51,21 @@ Status sync_io(IoQueue& q, const IoDesc& io) {
   for (;;) {
     if (q.wait(&c, 1, 1, -1) == 1 && c.user_data == kMagic) return c.status;
   }
+}
+
+unsigned run_callbacks(IoQueue& q, unsigned min, int64_t timeout_ns) {
+  IoCompletion c[64];
+  unsigned ran = 0;
+  do {
+    unsigned n = q.wait(c, 64, min > ran ? std::min(min - ran, 64u) : 0, timeout_ns);
+    for (unsigned i = 0; i < n; ++i) {
+      auto* cb = reinterpret_cast<IoCallback*>(static_cast<uintptr_t>(c[i].user_data));
+      cb->fn(cb, c[i].status);
+    }
+    ran += n;
+    if (n == 0) break;
+  } while (ran < min);
+  return ran;
 }
 
 Status sync_read(BlockDevice& dev, uint64_t offset, void* buf, uint32_t len) {

@@ -1,0 +1,86 @@
+// Batched submission (last / commit_rqs) and the completion-callback style.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "test_drivers.hpp"
+
+using namespace mqblk;
+
+namespace {
+
+// Holds requests until its doorbell (commit_rqs, or a queue_rq with last=true) rings.
+struct DoorbellDriver {
+  using Pdu = NoPdu;
+  std::vector<Owned<DoorbellDriver>> pending;
+  std::vector<bool> lasts;
+  int commits = 0;
+  QueueRqResult<DoorbellDriver> queue_rq(Hctx<DoorbellDriver>&, Owned<DoorbellDriver> rq, bool last) {
+    lasts.push_back(last);
+    pending.push_back(std::move(rq));
+    if (last) ring();
+    return QueueRqResult<DoorbellDriver>::accepted();
+  }
+  void commit_rqs(Hctx<DoorbellDriver>&) {
+    ++commits;
+    ring();
+  }
+  void ring() {
+    for (auto& rq : pending) (void)std::move(rq).end(Status::ok);
+    pending.clear();
+  }
+};
+
+TEST(Batch, MoreFlagDefersTheDoorbellToCommit) {
+  Device<DoorbellDriver> dev{test::tag_set(1, 8), test::small_disk(), "doorbell"};
+  auto q = dev.open_queue();
+  std::byte buf[512];
+  for (uint64_t i = 0; i < 3; ++i)
+    ASSERT_EQ(q->submit(IoDesc{Op::read, kReqMore, 0, 512, buf}, i), Status::ok);
+  EXPECT_EQ(dev.driver().pending.size(), 3u);
+  EXPECT_EQ(dev.driver().lasts, (std::vector<bool>{false, false, false}));
+  q->commit();
+  EXPECT_EQ(dev.driver().commits, 1);
+  EXPECT_TRUE(dev.driver().pending.empty());
+  q->commit();  // nothing pending: no second doorbell
+  EXPECT_EQ(dev.driver().commits, 1);
+  EXPECT_EQ(test::reap_n(*q, 3).size(), 3u);
+}
+
+TEST(Batch, ReapCommitsAForgottenBatch) {
+  Device<DoorbellDriver> dev{test::tag_set(1, 8), test::small_disk(), "doorbell"};
+  auto q = dev.open_queue();
+  std::byte buf[512];
+  ASSERT_EQ(q->submit(IoDesc{Op::read, kReqMore, 0, 512, buf}, 1), Status::ok);
+  EXPECT_EQ(test::reap_n(*q, 1).size(), 1u);
+  EXPECT_EQ(dev.driver().commits, 1);
+}
+
+struct Counter : IoCallback {
+  int calls = 0;
+  Status last = Status::inval;
+};
+
+TEST(Callbacks, EachCallbackRunsOnceWithItsStatus) {
+  Device<test::HoldDriver> dev{test::tag_set(1, 8), test::small_disk(), "hold"};
+  auto q = dev.open_queue();
+  std::byte buf[512];
+  Counter a, b;
+  a.fn = b.fn = [](IoCallback* self, Status s) {
+    auto* c = static_cast<Counter*>(self);
+    ++c->calls;
+    c->last = s;
+  };
+  ASSERT_EQ(submit(*q, IoDesc{Op::read, 0, 0, 512, buf}, &a), Status::ok);
+  ASSERT_EQ(submit(*q, IoDesc{Op::read, 0, 512, 512, buf}, &b), Status::ok);
+  (void)dev.driver().take().end(Status::ok);
+  (void)dev.driver().take().end(Status::medium);
+  EXPECT_EQ(run_callbacks(*q, 2, 1'000'000'000), 2u);
+  EXPECT_EQ(a.calls, 1);
+  EXPECT_EQ(a.last, Status::ok);
+  EXPECT_EQ(b.calls, 1);
+  EXPECT_EQ(b.last, Status::medium);
+  EXPECT_EQ(run_callbacks(*q, 0, 0), 0u);
+}
+
+}  // namespace
