@@ -149,8 +149,13 @@ class DeviceQueue final : public IoQueue {
   uint64_t started() const noexcept { return started_.load(std::memory_order_relaxed); }
   uint64_t ended() const noexcept { return ended_.load(std::memory_order_relaxed); }
 
-  // Wakes the thread using this queue (a completion was handed over from elsewhere).
-  static void kick(void* self) noexcept { static_cast<DeviceQueue*>(self)->cq_.signal(); }
+  // Another thread hands this queue work (see Hctx::push_softirq): enter, then wake and leave.
+  static void kick_enter(void* self) noexcept { static_cast<DeviceQueue*>(self)->cq_.producer_enter(); }
+  static void kick_exit(void* self) noexcept {
+    auto* q = static_cast<DeviceQueue*>(self);
+    q->cq_.signal();
+    q->cq_.producer_exit();
+  }
 
  private:
   friend class Device<D>;
@@ -237,7 +242,7 @@ class Device final : public BlockDevice {
     hctxs_.reserve(cfg.nr_hw_queues);
     for (unsigned q = 0; q < cfg.nr_hw_queues; ++q) {
       hctxs_.push_back(std::make_unique<Hctx<D>>(driver_, q, cfg.queue_depth));
-      hctxs_.back()->set_kick(&DeviceQueue<D>::kick);
+      hctxs_.back()->set_kick(detail::KickOps{&DeviceQueue<D>::kick_enter, &DeviceQueue<D>::kick_exit});
       if constexpr (HasInitRequest<D>)
         for (unsigned t = 0; t < cfg.queue_depth; ++t)
           driver_.init_request(hctxs_.back()->pdu(t), q, t);

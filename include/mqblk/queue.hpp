@@ -30,7 +30,12 @@ MQBLK_OWNERSHIP_NS_BEGIN
 // The submission context running on this thread (set by IoQueue methods): completions
 // ended on the same thread go to its local ring, others through the remote list.
 inline thread_local void* tls_current_queue = nullptr;
-using KickFn = void (*)(void* ctx) noexcept;
+// Cross-thread hand-over to the submitting context ctx: enter before publishing, then
+// kick_exit (wake it and leave) after.
+struct KickOps {
+  void (*enter)(void* ctx) noexcept = nullptr;
+  void (*kick_exit)(void* ctx) noexcept = nullptr;
+};
 MQBLK_OWNERSHIP_NS_END
 }  // namespace detail
 
@@ -74,27 +79,29 @@ class Hctx {
     int64_t deadline = detail::now_ns() + delay_ns;
     detail::RequestSlot* slot = std::move(std::move(rq).share()).release_slot();
     void* slot_ctx = slot->end_ctx;
-    bool foreign = detail::tls_current_queue != slot_ctx && kick_;
+    bool foreign = detail::tls_current_queue != slot_ctx && kick_.enter;
+    if (foreign) kick_.enter(slot_ctx);
     {
       std::lock_guard lk(timer_lock_);
       timers_.push_back(TimerEntry{deadline, slot, s});
       std::push_heap(timers_.begin(), timers_.end(), TimerEntry::later);
       next_timer_.store(timers_.front().deadline, std::memory_order_release);
     }
-    if (foreign) kick_(slot_ctx);
+    if (foreign) kick_.kick_exit(slot_ctx);
   }
 
   // Owned::complete() lands here: a lock-free push onto the softirq list.
   void push_softirq(detail::RequestSlot* slot) noexcept {
     // Decided before the push: once on the list, another thread may end and reuse it.
     void* slot_ctx = slot->end_ctx;
-    bool foreign = detail::tls_current_queue != slot_ctx && kick_;
+    bool foreign = detail::tls_current_queue != slot_ctx && kick_.enter;
+    if (foreign) kick_.enter(slot_ctx);
     detail::RequestSlot* head = softirq_.load(std::memory_order_relaxed);
     do {
       slot->next = head;
     } while (!softirq_.compare_exchange_weak(head, slot, std::memory_order_release,
                                              std::memory_order_relaxed));
-    if (foreign) kick_(slot_ctx);
+    if (foreign) kick_.kick_exit(slot_ctx);
   }
 
   // Takes ownership back from a driver that answered busy; retried on the next run.
@@ -154,7 +161,7 @@ class Hctx {
   uint64_t timeouts() const noexcept { return timeouts_.load(std::memory_order_relaxed); }
   uint64_t requeued() const noexcept { return requeued_.load(std::memory_order_relaxed); }
   void count_timeout() noexcept { timeouts_.fetch_add(1, std::memory_order_relaxed); }
-  void set_kick(detail::KickFn fn) noexcept { kick_ = fn; }
+  void set_kick(detail::KickOps ops) noexcept { kick_ = ops; }
 
   // Teardown: ends what the completion context holds (timers drop their references,
   // softirq and requeue entries are ended with status s).
@@ -266,7 +273,7 @@ class Hctx {
   detail::Sbitmap tags_;
   std::unique_ptr<detail::RequestSlot[]> slots_;
   std::unique_ptr<Pdu[]> pdus_;
-  detail::KickFn kick_ = nullptr;
+  detail::KickOps kick_;
   std::atomic<bool> quiesced_{false};
 
   alignas(64) std::atomic<detail::RequestSlot*> softirq_{nullptr};

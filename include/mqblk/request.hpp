@@ -100,10 +100,14 @@ class [[nodiscard]] Owned : public RequestView<D> {
 
  private:
   explicit Owned(detail::RequestSlot* s) noexcept : RequestView<D>(s) {}
+  // Dropping the handle of a request someone else already ended (cancelled, timed out)
+  // just lets it go; dropping one still in flight is a driver bug.
   void abandon() noexcept {
     if (slot_) {
-      MQBLK_DEBUG_ASSERT(false, "an Owned request was dropped without being ended");
-      std::exchange(slot_, nullptr)->end_owned(Status::ioerr);
+      detail::RequestSlot* s = std::exchange(slot_, nullptr);
+      MQBLK_DEBUG_ASSERT(detail::state_of(s->word.load(std::memory_order_acquire)) != detail::kInFlight,
+                         "an Owned request was dropped without being ended");
+      s->end_owned(Status::ioerr);
     }
   }
 };

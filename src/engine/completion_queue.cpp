@@ -1,6 +1,7 @@
 #include "mqblk/detail/completion_queue.hpp"
 
 #include <sys/eventfd.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <bit>
@@ -19,10 +20,12 @@ CompletionQueue::CompletionQueue(uint32_t capacity)
 }
 
 CompletionQueue::~CompletionQueue() {
+  while (producers_.load(std::memory_order_acquire) != 0) sched_yield();
   if (efd_ >= 0) close(efd_);
 }
 
 void CompletionQueue::push_remote(uint64_t user_data, Status s) noexcept {
+  producer_enter();
   uint64_t pos = rtail_.load(std::memory_order_relaxed);
   for (;;) {
     Cell& cell = remote_[pos & mask_];
@@ -32,6 +35,7 @@ void CompletionQueue::push_remote(uint64_t user_data, Status s) noexcept {
         cell.c = IoCompletion{user_data, s};
         cell.seq.store(pos + 1, std::memory_order_release);
         signal();
+        producer_exit();
         return;
       }
     } else {

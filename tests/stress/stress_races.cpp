@@ -101,7 +101,8 @@ struct RaceDriver {
 struct Submitter {
   std::unique_ptr<IoQueue> q;
   std::vector<uint8_t> done;  // per I/O id: completions seen
-  uint64_t submitted = 0, completed = 0;
+  uint64_t submitted = 0;
+  std::atomic<uint64_t> completed{0};  // read by main to decide when to tear down
   std::atomic<bool>* stop_submitting;
   uint64_t target;
 
@@ -123,7 +124,7 @@ struct Submitter {
         uint64_t id = c[i].user_data;
         if (id >= submitted) violation("completion for an I/O never submitted", id);
         else if (done[id]++) violation("I/O completed twice", id, done[id]);
-        ++completed;
+        completed.fetch_add(1, std::memory_order_relaxed);
       }
     }
   }
@@ -195,7 +196,7 @@ int main() {
   // Tear down while the last I/Os are in flight: wait for 90% of the work first.
   for (;;) {
     uint64_t n = 0;
-    for (auto& s : subs) n += reinterpret_cast<std::atomic<uint64_t>&>(s.completed).load(std::memory_order_relaxed);
+    for (auto& s : subs) n += s.completed.load(std::memory_order_relaxed);
     if (n >= ios * 9 / 10) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }

@@ -2,6 +2,7 @@
 // end, share or drop requests in any order.
 #pragma once
 
+#include <atomic>
 #include <deque>
 #include <mutex>
 
@@ -16,10 +17,10 @@ struct HoldDriver {
   };
   std::mutex m;
   std::deque<Owned<HoldDriver>> held;
-  bool answer_busy = false;
-  TimeoutAction on_timeout = TimeoutAction::done;
-  int timeouts_seen = 0;
-  int exit_hctx_calls = 0;
+  std::atomic<bool> answer_busy{false};
+  std::atomic<TimeoutAction> on_timeout{TimeoutAction::done};
+  std::atomic<int> timeouts_seen{0};
+  std::atomic<int> exit_hctx_calls{0};
 
   QueueRqResult<HoldDriver> queue_rq(Hctx<HoldDriver>&, Owned<HoldDriver> rq, bool) {
     std::lock_guard lk(m);

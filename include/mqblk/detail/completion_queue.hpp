@@ -28,6 +28,12 @@ class CompletionQueue {
   }
   void push_remote(uint64_t user_data, Status s) noexcept;
 
+  // Another thread is about to publish something this queue's user will consume (a
+  // remote completion, a softirq or timer entry) and then signal(): the destructor waits
+  // for it to leave, so the eventfd is never written after the queue is gone.
+  void producer_enter() noexcept { producers_.fetch_add(1, std::memory_order_acq_rel); }
+  void producer_exit() noexcept { producers_.fetch_sub(1, std::memory_order_release); }
+
   // Moves up to max completions into out.
   unsigned pop(IoCompletion* out, unsigned max) noexcept {
     unsigned n = 0;
@@ -60,6 +66,7 @@ class CompletionQueue {
   alignas(64) std::atomic<uint64_t> rtail_{0};
   alignas(64) uint64_t rhead_ = 0;
   std::atomic<bool> signalled_{false};
+  std::atomic<int> producers_{0};
   int efd_ = -1;
 };
 

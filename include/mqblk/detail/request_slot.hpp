@@ -129,29 +129,36 @@ struct alignas(64) RequestSlot {
 #endif
   }
 
+  // Someone holds a reference, or someone else already ended the request. First end it if
+  // it is still in flight, keeping the owner bit so that nobody can free the slot while
+  // the completion is being delivered (deliver reads the slot); then drop the owner bit,
+  // freeing the slot if no reference remains.
   EndResult end_owned_slow(uint64_t w, Status s) noexcept {
-    for (;;) {
+    EndResult r = EndResult::lost;
+    while (state_of(w) == kInFlight) {
       MQBLK_DEBUG_ASSERT(w & kOwner, "owner end on a request without an owner");
-      if (state_of(w) == kInFlight) {
-        // We end it and give up the owner reference. If references remain, the last one
-        // frees the slot; if they went away since the fast path failed, we free it.
-        bool last = (w & kRefMask) == 0;
-        uint64_t desired = last ? (w & kGenMask) : ((w & ~(kStateMask | kOwner)) | kEnded);
-        if (word.compare_exchange_weak(w, desired, std::memory_order_acq_rel,
-                                       std::memory_order_acquire)) {
-          deliver(s);
-          if (last) release_tag();
-          return EndResult::ended;
-        }
-        continue;
+      if (word.compare_exchange_weak(w, (w & ~kStateMask) | kEnded, std::memory_order_acq_rel,
+                                     std::memory_order_acquire)) {
+        deliver(s);
+        r = EndResult::ended;
+        break;
       }
-      // Already ended by someone else: just drop the owner reference.
+    }
+    drop_owner();
+    return r;
+  }
+
+  // Gives up the owner reference of an ended request; the last holder frees the slot.
+  void drop_owner() noexcept {
+    uint64_t w = word.load(std::memory_order_acquire);
+    for (;;) {
+      MQBLK_DEBUG_ASSERT((w & kOwner) && state_of(w) == kEnded, "dropping an owner it does not have");
       bool last = (w & kRefMask) == 0;
       uint64_t desired = last ? (w & kGenMask) : (w & ~kOwner);
       if (word.compare_exchange_weak(w, desired, std::memory_order_acq_rel,
                                      std::memory_order_acquire)) {
         if (last) release_tag();
-        return EndResult::lost;
+        return;
       }
     }
   }
