@@ -83,6 +83,7 @@ class IoQueue {
   virtual int64_t next_timer_ns() const = 0;
 
   // An eventfd that becomes readable when another thread hands this queue a completion.
+  // The caller may read it or not; reap() re-arms it, so call reap() after each wake-up.
   virtual int event_fd() const = 0;
 
   // I/Os submitted here and not yet reaped.

@@ -113,6 +113,7 @@ class DeviceQueue final : public IoQueue {
   unsigned reap(IoCompletion* out, unsigned max) override {
     if (__builtin_expect(pending_commit_, 0)) commit();
     detail::CurrentQueue cur(this);
+    if (cq_.signalled()) cq_.drain_event();  // re-arm the eventfd before looking
     h_.run_completion_context();
     unsigned n = cq_.pop(out, max);
     outstanding_ -= n;

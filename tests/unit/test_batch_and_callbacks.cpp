@@ -84,3 +84,33 @@ TEST(Callbacks, EachCallbackRunsOnceWithItsStatus) {
 }
 
 }  // namespace
+
+#include <poll.h>
+#include <unistd.h>
+
+#include <thread>
+
+namespace {
+
+bool readable_within(int fd, int ms) {
+  pollfd p{fd, POLLIN, 0};
+  return poll(&p, 1, ms) == 1;
+}
+
+TEST(EventFd, EveryRemoteCompletionWakesAnEventLoopThatReadsTheFdItself) {
+  Device<test::HoldDriver> dev{test::tag_set(1, 8), test::small_disk(), "hold"};
+  auto q = dev.open_queue();
+  std::byte buf[512];
+  for (int round = 0; round < 3; ++round) {
+    ASSERT_EQ(q->submit(IoDesc{Op::read, 0, 0, 512, buf}, round), Status::ok);
+    std::thread([&] { (void)dev.driver().take().end(); }).join();  // ended on another thread
+    ASSERT_TRUE(readable_within(q->event_fd(), 1000)) << "round " << round;
+    uint64_t v;
+    ASSERT_EQ(read(q->event_fd(), &v, sizeof v), static_cast<ssize_t>(sizeof v));
+    IoCompletion c;
+    ASSERT_EQ(q->reap(&c, 1), 1u);
+    EXPECT_EQ(c.user_data, static_cast<uint64_t>(round));
+  }
+}
+
+}  // namespace

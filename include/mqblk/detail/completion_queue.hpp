@@ -47,8 +47,10 @@ class CompletionQueue {
   }
 
   int event_fd() const noexcept { return efd_; }
-  // Clears the eventfd's count; called before sleeping on it.
+  // Clears the eventfd's count and re-arms signal(); called before sleeping on it, and by
+  // reap() when a signal is pending (so an event loop may read the eventfd itself).
   void drain_event() noexcept;
+  bool signalled() const noexcept { return signalled_.load(std::memory_order_acquire); }
   // Wakes the owner (write to the eventfd) unless a wake-up is already pending.
   void signal() noexcept;
 
