@@ -98,7 +98,8 @@ int main() {
   unsigned n = 0;
   while (n < 32) n += q->wait(done + n, 32 - n, 32 - n, -1);
   for (auto& c : done)
-    if (c.status != Status::ok) return std::fprintf(stderr, "write %llu failed\n", (unsigned long long)c.user_data), 1;
+    if (c.status != Status::ok)
+      return std::fprintf(stderr, "write %llu failed\n", (unsigned long long)c.user_data), 1;
 
   // Synchronous helpers read them back.
   std::vector<std::byte> back(4096);

@@ -9,6 +9,8 @@
 //    parallel with destruction. IoQueues must be destroyed before their Device.
 #pragma once
 
+#include <poll.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -20,8 +22,6 @@
 #include <thread>
 #include <utility>
 #include <vector>
-
-#include <poll.h>
 
 #include "mqblk/block_device.hpp"
 #include "mqblk/detail/completion_queue.hpp"
@@ -151,7 +151,9 @@ class DeviceQueue final : public IoQueue {
   uint64_t ended() const noexcept { return ended_.load(std::memory_order_relaxed); }
 
   // Another thread hands this queue work (see Hctx::push_softirq): enter, then wake and leave.
-  static void kick_enter(void* self) noexcept { static_cast<DeviceQueue*>(self)->cq_.producer_enter(); }
+  static void kick_enter(void* self) noexcept {
+    static_cast<DeviceQueue*>(self)->cq_.producer_enter();
+  }
   static void kick_exit(void* self) noexcept {
     auto* q = static_cast<DeviceQueue*>(self);
     q->cq_.signal();
@@ -213,7 +215,7 @@ class DeviceQueue final : public IoQueue {
   uint32_t hint_ = 0;
   unsigned outstanding_ = 0;
   unsigned capacity_;
-  bool pending_commit_ = false;  // a queue_rq saw last=false and commit_rqs has not run
+  bool pending_commit_ = false;       // a queue_rq saw last=false and commit_rqs has not run
   std::atomic<uint64_t> started_{0};  // written only by the using thread
   std::atomic<uint64_t> ended_{0};
 };
@@ -232,8 +234,7 @@ class Device final : public BlockDevice {
   // args, preallocates every request, runs init_request and init_hctx, starts the
   // timeout thread.
   template <class... Args>
-  Device(const TagSetConfig& cfg, const DiskLimits& limits, std::string description,
-         Args&&... args)
+  Device(const TagSetConfig& cfg, const DiskLimits& limits, std::string description, Args&&... args)
       : cfg_((detail::check_device_config(cfg, limits), cfg)),
         limits_(limits),
         description_(std::move(description)),
@@ -243,7 +244,8 @@ class Device final : public BlockDevice {
     hctxs_.reserve(cfg.nr_hw_queues);
     for (unsigned q = 0; q < cfg.nr_hw_queues; ++q) {
       hctxs_.push_back(std::make_unique<Hctx<D>>(driver_, q, cfg.queue_depth));
-      hctxs_.back()->set_kick(detail::KickOps{&DeviceQueue<D>::kick_enter, &DeviceQueue<D>::kick_exit});
+      hctxs_.back()->set_kick(
+          detail::KickOps{&DeviceQueue<D>::kick_enter, &DeviceQueue<D>::kick_exit});
       if constexpr (HasInitRequest<D>)
         for (unsigned t = 0; t < cfg.queue_depth; ++t)
           driver_.init_request(hctxs_.back()->pdu(t), q, t);
@@ -391,8 +393,8 @@ class Device final : public BlockDevice {
   }
 
   void timeout_loop() {
-    const auto period = std::chrono::nanoseconds(
-        std::clamp<int64_t>(timeout_ns_ / 10, 1'000'000, 1'000'000'000));
+    const auto period =
+        std::chrono::nanoseconds(std::clamp<int64_t>(timeout_ns_ / 10, 1'000'000, 1'000'000'000));
     std::unique_lock lk(timeout_lock_);
     while (!stop_timeout_) {
       timeout_cv_.wait_for(lk, period);

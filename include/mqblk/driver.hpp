@@ -59,7 +59,9 @@ class [[nodiscard]] QueueRqResult {
 };
 
 template <class D>
-concept HasPdu = requires { typename D::Pdu; };
+concept HasPdu = requires {
+  typename D::Pdu;
+};
 
 template <class D>
 concept HasQueueRq = requires(D& d, Hctx<D>& h, Owned<D>&& rq) {
@@ -72,9 +74,13 @@ template <class D>
 concept Driver = HasPdu<D> && HasQueueRq<D>;
 
 template <class D>
-concept HasCommitRqs = requires(D& d, Hctx<D>& h) { d.commit_rqs(h); };
+concept HasCommitRqs = requires(D& d, Hctx<D>& h) {
+  d.commit_rqs(h);
+};
 template <class D>
-concept HasComplete = requires(D& d, Hctx<D>& h, Owned<D>&& rq) { d.complete(h, std::move(rq)); };
+concept HasComplete = requires(D& d, Hctx<D>& h, Owned<D>&& rq) {
+  d.complete(h, std::move(rq));
+};
 template <class D>
 concept HasTimeout = requires(D& d, Hctx<D>& h, const Ref<D>& r) {
   { d.timeout(h, Borrowed<D>(r)) } -> std::same_as<TimeoutAction>;
@@ -84,9 +90,13 @@ concept HasPoll = requires(D& d, Hctx<D>& h) {
   { d.poll(h) } -> std::convertible_to<unsigned>;
 };
 template <class D>
-concept HasInitHctx = requires(D& d, Hctx<D>& h) { d.init_hctx(h); };
+concept HasInitHctx = requires(D& d, Hctx<D>& h) {
+  d.init_hctx(h);
+};
 template <class D>
-concept HasExitHctx = requires(D& d, Hctx<D>& h) { d.exit_hctx(h); };
+concept HasExitHctx = requires(D& d, Hctx<D>& h) {
+  d.exit_hctx(h);
+};
 template <class D>
 concept HasInitRequest = HasPdu<D> && requires(D& d, typename D::Pdu& p) {
   d.init_request(p, 0u, 0u);

@@ -105,8 +105,9 @@ class [[nodiscard]] Owned : public RequestView<D> {
   void abandon() noexcept {
     if (slot_) {
       detail::RequestSlot* s = std::exchange(slot_, nullptr);
-      MQBLK_DEBUG_ASSERT(detail::state_of(s->word.load(std::memory_order_acquire)) != detail::kInFlight,
-                         "an Owned request was dropped without being ended");
+      MQBLK_DEBUG_ASSERT(
+          detail::state_of(s->word.load(std::memory_order_acquire)) != detail::kInFlight,
+          "an Owned request was dropped without being ended");
       s->end_owned(Status::ioerr);
     }
   }
@@ -144,8 +145,8 @@ class Ref : public RequestView<D> {
 
   // Whether the request is still in flight (it may end right after this returns).
   bool in_flight() const noexcept {
-    return slot_ && detail::state_of(slot_->word.load(std::memory_order_acquire)) ==
-                        detail::kInFlight;
+    return slot_ &&
+           detail::state_of(slot_->word.load(std::memory_order_acquire)) == detail::kInFlight;
   }
 
   // Internal: adopt a count already taken.

@@ -18,7 +18,7 @@ struct TagSetConfig {
   unsigned nr_hw_queues = 1;
   unsigned queue_depth = 64;
   uint64_t timeout_ns = 5'000'000'000ull;  // per-request deadline, as the kernel's 5 s
-  bool blocking = false;   // queue_rq may sleep: frontends must call it off their event loop
+  bool blocking = false;  // queue_rq may sleep: frontends must call it off their event loop
   TagSource tag_source = TagSource::engine;
 
   std::string validate() const;  // empty when valid, else one line

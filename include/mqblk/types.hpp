@@ -48,15 +48,15 @@ enum ReqFlag : uint32_t {
 // How a request ended, a subset of blk_status_t. Frontends map it to errno.
 enum class Status : uint8_t {
   ok = 0,
-  ioerr,     // generic I/O error (EIO)
-  notsupp,   // operation not supported (EOPNOTSUPP)
-  nospc,     // past the end / no space (ENOSPC)
-  inval,     // malformed request (EINVAL)
-  timeout,   // the request timed out (ETIMEDOUT)
-  busy,      // resource temporarily unavailable (EAGAIN)
-  cancelled, // ended by teardown or cancellation (ECANCELED)
-  medium,    // bad block / media error (EIO with a medium flavour)
-  readonly,  // write to a read-only device or zone (EROFS)
+  ioerr,      // generic I/O error (EIO)
+  notsupp,    // operation not supported (EOPNOTSUPP)
+  nospc,      // past the end / no space (ENOSPC)
+  inval,      // malformed request (EINVAL)
+  timeout,    // the request timed out (ETIMEDOUT)
+  busy,       // resource temporarily unavailable (EAGAIN)
+  cancelled,  // ended by teardown or cancellation (ECANCELED)
+  medium,     // bad block / media error (EIO with a medium flavour)
+  readonly,   // write to a read-only device or zone (EROFS)
 };
 
 std::string_view to_string(Status s) noexcept;

@@ -66,7 +66,8 @@ class Job {
       first_block_ = blocks * index;
     }
     nblocks_ = blocks;
-    if (nblocks_ == 0) throw std::runtime_error("bench: the region is smaller than one block per job");
+    if (nblocks_ == 0)
+      throw std::runtime_error("bench: the region is smaller than one block per job");
     q_ = dev.open_queue(static_cast<int>(index % dev.nr_hw_queues()));
     const size_t total = size_t{o.bs} * o.iodepth;
     buf_.reset(static_cast<std::byte*>(std::aligned_alloc(4096, (total + 4095) & ~size_t{4095})));
@@ -229,7 +230,8 @@ BenchResult run_bench(BlockDevice& dev, const BenchOptions& o) {
                              std::to_string(l.logical_block_size));
   if (o.bs > l.max_request_bytes())
     throw std::runtime_error("bench: --bs " + std::to_string(o.bs) +
-                             " exceeds the device's max request " + std::to_string(l.max_request_bytes()));
+                             " exceeds the device's max request " +
+                             std::to_string(l.max_request_bytes()));
   if (o.iodepth == 0 || o.iodepth > dev.queue_depth())
     throw std::runtime_error("bench: --iodepth " + std::to_string(o.iodepth) +
                              " must be between 1 and the device's queue depth " +

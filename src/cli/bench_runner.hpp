@@ -16,13 +16,13 @@ struct BenchOptions {
   uint32_t bs = 4096;
   unsigned iodepth = 32;
   unsigned jobs = 1;
-  double runtime_s = 5;   // used when ios == 0
-  uint64_t ios = 0;       // I/Os per job; 0: run for runtime_s
-  uint64_t size = 0;      // bytes of the device the jobs touch; 0: all of it
+  double runtime_s = 5;  // used when ios == 0
+  uint64_t ios = 0;      // I/Os per job; 0: run for runtime_s
+  uint64_t size = 0;     // bytes of the device the jobs touch; 0: all of it
   unsigned rwmix_read = 50;
   unsigned lat_sample = 64;  // record latency of one I/O in lat_sample (power of two)
   bool verify = false;
-  bool progress = false;     // live line on stderr
+  bool progress = false;  // live line on stderr
   uint64_t seed = 0x6d71626c6b;
 };
 

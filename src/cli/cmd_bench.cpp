@@ -22,7 +22,8 @@ struct BenchArgs {
 };
 
 RwMode parse_rw(const std::string& s) {
-  for (RwMode m : {RwMode::randread, RwMode::randwrite, RwMode::read, RwMode::write, RwMode::randrw})
+  for (RwMode m :
+       {RwMode::randread, RwMode::randwrite, RwMode::read, RwMode::write, RwMode::randrw})
     if (s == rw_name(m)) return m;
   fail("--rw " + s + ": unknown mode (use randread, randwrite, read, write or randrw)", 2);
 }
@@ -37,11 +38,12 @@ void print_human(const BenchResult& r, const BenchOptions& o, const std::string&
   std::printf("  IOPS %s   bandwidth %.1f MiB/s   CPU %.0f%% (user %.0f%%, sys %.0f%%)\n",
               human_count(iops).c_str(), mibs, cpu, r.cpu_user_s / r.seconds * 100,
               r.cpu_sys_s / r.seconds * 100);
-  std::printf("  latency (ns, 1 I/O in %u sampled): mean %.0f  p50 %llu  p99 %llu  p99.9 %llu  max %llu\n",
-              o.lat_sample, r.lat.mean(), static_cast<unsigned long long>(r.lat.quantile(0.5)),
-              static_cast<unsigned long long>(r.lat.quantile(0.99)),
-              static_cast<unsigned long long>(r.lat.quantile(0.999)),
-              static_cast<unsigned long long>(r.lat.max()));
+  std::printf(
+      "  latency (ns, 1 I/O in %u sampled): mean %.0f  p50 %llu  p99 %llu  p99.9 %llu  max %llu\n",
+      o.lat_sample, r.lat.mean(), static_cast<unsigned long long>(r.lat.quantile(0.5)),
+      static_cast<unsigned long long>(r.lat.quantile(0.99)),
+      static_cast<unsigned long long>(r.lat.quantile(0.999)),
+      static_cast<unsigned long long>(r.lat.max()));
   if (o.verify)
     std::printf("  verify: %llu blocks checked, %llu mismatches\n",
                 static_cast<unsigned long long>(r.verified_blocks),
@@ -60,12 +62,17 @@ void print_json(const BenchResult& r, const BenchOptions& o, const std::string& 
   j["errors"] = r.errors;
   j["iops"] = r.ios / r.seconds;
   j["bw_bytes_per_s"] = static_cast<double>(r.bytes) / r.seconds;
-  j["cpu"] = {{"user_s", r.cpu_user_s}, {"sys_s", r.cpu_sys_s},
+  j["cpu"] = {{"user_s", r.cpu_user_s},
+              {"sys_s", r.cpu_sys_s},
               {"percent", (r.cpu_user_s + r.cpu_sys_s) / r.seconds * 100}};
-  j["lat_ns"] = {{"sample_every", o.lat_sample}, {"samples", r.lat.count()},
-                 {"mean", r.lat.mean()},         {"p50", r.lat.quantile(0.5)},
-                 {"p99", r.lat.quantile(0.99)},  {"p99.9", r.lat.quantile(0.999)},
-                 {"p99.99", r.lat.quantile(0.9999)}, {"max", r.lat.max()}};
+  j["lat_ns"] = {{"sample_every", o.lat_sample},
+                 {"samples", r.lat.count()},
+                 {"mean", r.lat.mean()},
+                 {"p50", r.lat.quantile(0.5)},
+                 {"p99", r.lat.quantile(0.99)},
+                 {"p99.9", r.lat.quantile(0.999)},
+                 {"p99.99", r.lat.quantile(0.9999)},
+                 {"max", r.lat.max()}};
   if (o.verify) j["verify"] = {{"blocks", r.verified_blocks}, {"mismatches", r.verify_errors}};
   std::printf("%s\n", j.dump(2).c_str());
 }
@@ -99,8 +106,10 @@ void run(const BenchArgs& a) {
     dev->shutdown();
     if (r.errors) fail(std::to_string(r.errors) + " I/O errors during the run", 1);
     if (r.verify_errors)
-      fail(std::to_string(r.verify_errors) + " blocks read back different from what was written "
-           "(is the device memory_backed=1?)", 1);
+      fail(std::to_string(r.verify_errors) +
+               " blocks read back different from what was written "
+               "(is the device memory_backed=1?)",
+           1);
   } catch (const CLI::RuntimeError&) {
     throw;
   } catch (const std::exception& e) {
@@ -124,8 +133,7 @@ CommandRegistrar reg(10, [](CLI::App& app) {
       ->capture_default_str();
   s->add_flag("--verify", a->verify, "check that data read back is what was written");
   s->add_flag("--json", a->json, "print the result as JSON");
-  s->add_option("driver", a->positional, "DRIVER [key=value ...], e.g. null irqmode=0")
-      ->required();
+  s->add_option("driver", a->positional, "DRIVER [key=value ...], e.g. null irqmode=0")->required();
   s->callback([a] { run(*a); });
 });
 

@@ -30,7 +30,8 @@ void fail(const std::string& message, int code) {
 
 DriverArgs split_driver_args(const std::vector<std::string>& positional) {
   DriverArgs out;
-  if (positional.empty()) fail("no driver given: name one after the options, e.g. `null size=1G`", 2);
+  if (positional.empty())
+    fail("no driver given: name one after the options, e.g. `null size=1G`", 2);
   out.driver = positional.front();
   out.attrs.assign(positional.begin() + 1, positional.end());
   return out;

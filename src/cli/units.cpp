@@ -41,13 +41,15 @@ double parse_duration_s(const std::string& text, const std::string& what) {
   char* end = nullptr;
   double v = std::strtod(text.c_str(), &end);
   if (end == text.c_str() || !(v > 0))
-    throw std::invalid_argument(fmt::format("{} '{}': not a positive duration (e.g. 5s, 500ms)", what, text));
+    throw std::invalid_argument(
+        fmt::format("{} '{}': not a positive duration (e.g. 5s, 500ms)", what, text));
   std::string unit(end);
   if (unit.empty() || unit == "s") return v;
   if (unit == "ms") return v / 1e3;
   if (unit == "us") return v / 1e6;
   if (unit == "m") return v * 60;
-  throw std::invalid_argument(fmt::format("{} '{}': unknown unit '{}' (use s, ms, us or m)", what, text, unit));
+  throw std::invalid_argument(
+      fmt::format("{} '{}': unknown unit '{}' (use s, ms, us or m)", what, text, unit));
 }
 
 std::string human_count(double v) {

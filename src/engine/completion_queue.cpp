@@ -1,7 +1,7 @@
 #include "mqblk/detail/completion_queue.hpp"
 
-#include <sys/eventfd.h>
 #include <sched.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <bit>

@@ -17,16 +17,18 @@ std::string DiskLimits::validate() const {
     return fmt::format("logical block size {} must be a power of two between 512 and 4096",
                        logical_block_size);
   if (!pow2_in(physical_block_size, logical_block_size, 1u << 20))
-    return fmt::format("physical block size {} must be a power of two >= the logical block "
-                       "size {}",
-                       physical_block_size, logical_block_size);
+    return fmt::format(
+        "physical block size {} must be a power of two >= the logical block "
+        "size {}",
+        physical_block_size, logical_block_size);
   if (capacity_bytes == 0) return "capacity is 0: give the device a size";
   if (capacity_bytes % logical_block_size)
-    return fmt::format("capacity {} bytes is not a multiple of the block size {}",
-                       capacity_bytes, logical_block_size);
+    return fmt::format("capacity {} bytes is not a multiple of the block size {}", capacity_bytes,
+                       logical_block_size);
   if ((uint64_t{max_sectors} << kSectorShift) < logical_block_size)
     return fmt::format("max_sectors {} is smaller than one block", max_sectors);
-  if (zoned != ZonedModel::none && zone_size_sectors == 0) return "zoned device without a zone size";
+  if (zoned != ZonedModel::none && zone_size_sectors == 0)
+    return "zoned device without a zone size";
   return {};
 }
 
@@ -51,11 +53,9 @@ Status check_io(const DiskLimits& l, const IoDesc& io) noexcept {
   switch (io.op) {
     case Op::read:
     case Op::write:
-      if (io.len == 0 || io.buf == nullptr || io.len > l.max_request_bytes())
-        return Status::inval;
+      if (io.len == 0 || io.buf == nullptr || io.len > l.max_request_bytes()) return Status::inval;
       break;
-    case Op::flush:
-      return io.len == 0 && io.offset == 0 ? Status::ok : Status::inval;
+    case Op::flush: return io.len == 0 && io.offset == 0 ? Status::ok : Status::inval;
     case Op::discard:
       if (!l.supports_discard()) return Status::notsupp;
       break;

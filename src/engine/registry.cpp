@@ -10,8 +10,8 @@ std::unique_ptr<BlockDevice> make_device(std::string_view driver,
                                          const std::vector<std::string>& attrs,
                                          const DeviceOverrides& overrides) {
   if (driver == "null") return null::make_null_device(attrs, overrides);
-  throw ConfigError(fmt::format("unknown driver '{}': the drivers are: null (see `mqblk features`)",
-                                driver));
+  throw ConfigError(
+      fmt::format("unknown driver '{}': the drivers are: null (see `mqblk features`)", driver));
 }
 
 std::vector<DriverInfo> list_drivers() {

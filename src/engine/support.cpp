@@ -75,8 +75,8 @@ Status sync_read(BlockDevice& dev, uint64_t offset, void* buf, uint32_t len) {
 
 Status sync_write(BlockDevice& dev, uint64_t offset, const void* buf, uint32_t len) {
   auto q = dev.open_queue();
-  return sync_io(*q, IoDesc{Op::write, 0, offset, len,
-                            static_cast<std::byte*>(const_cast<void*>(buf))});
+  return sync_io(
+      *q, IoDesc{Op::write, 0, offset, len, static_cast<std::byte*>(const_cast<void*>(buf))});
 }
 
 }  // namespace mqblk

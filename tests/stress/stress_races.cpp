@@ -33,8 +33,9 @@ constexpr int64_t kTimeoutNs = 1'000'000;  // 1 ms: slow completions race the ti
 
 std::atomic<uint64_t> g_violations{0};
 void violation(const char* what, uint64_t a = 0, uint64_t b = 0) {
-  if (g_violations.fetch_add(1) < 10) std::fprintf(stderr, "VIOLATION: %s (%llu, %llu)\n", what,
-                                                   (unsigned long long)a, (unsigned long long)b);
+  if (g_violations.fetch_add(1) < 10)
+    std::fprintf(stderr, "VIOLATION: %s (%llu, %llu)\n", what, (unsigned long long)a,
+                 (unsigned long long)b);
 }
 
 struct RaceDriver {
@@ -122,8 +123,10 @@ struct Submitter {
       unsigned n = q->wait(c, kDepth, 1, 100'000'000);
       for (unsigned i = 0; i < n; ++i) {
         uint64_t id = c[i].user_data;
-        if (id >= submitted) violation("completion for an I/O never submitted", id);
-        else if (done[id]++) violation("I/O completed twice", id, done[id]);
+        if (id >= submitted)
+          violation("completion for an I/O never submitted", id);
+        else if (done[id]++)
+          violation("I/O completed twice", id, done[id]);
         completed.fetch_add(1, std::memory_order_relaxed);
       }
     }
@@ -171,7 +174,7 @@ int main() {
   std::thread looker([&] {
     std::minstd_rand rng{7};
     while (!stop_lookups.load()) {
-      unsigned q = rng() % (kQueues + 1);  // queue kQueues does not exist
+      unsigned q = rng() % (kQueues + 1);   // queue kQueues does not exist
       uint32_t tag = rng() % (kDepth + 8);  // some out of range
       Ref<RaceDriver> r = (rng() & 3) ? dev->lookup(q, tag) : dev->lookup(q, tag, rng());
       if (!r) continue;
@@ -221,13 +224,15 @@ int main() {
   }
   uint64_t timeouts = 0;
   for (auto& st : dev->stats()) timeouts += st.timeouts;
-  std::printf("stress: %llu submitted, %llu completed, %llu timeouts, %llu lookups hit, "
-              "%llu cancels won, %llu violations\n",
-              (unsigned long long)submitted, (unsigned long long)completed,
-              (unsigned long long)timeouts, (unsigned long long)lookups_hit.load(),
-              (unsigned long long)cancels_won.load(), (unsigned long long)g_violations.load());
+  std::printf(
+      "stress: %llu submitted, %llu completed, %llu timeouts, %llu lookups hit, "
+      "%llu cancels won, %llu violations\n",
+      (unsigned long long)submitted, (unsigned long long)completed, (unsigned long long)timeouts,
+      (unsigned long long)lookups_hit.load(), (unsigned long long)cancels_won.load(),
+      (unsigned long long)g_violations.load());
   if (timeouts == 0 || cancels_won == 0) {
-    std::printf("stress: the races did not happen (no timeouts or cancels): the test proved nothing\n");
+    std::printf(
+        "stress: the races did not happen (no timeouts or cancels): the test proved nothing\n");
     return 2;
   }
   return g_violations.load() ? 1 : 0;

@@ -15,7 +15,8 @@ struct DoorbellDriver {
   std::vector<Owned<DoorbellDriver>> pending;
   std::vector<bool> lasts;
   int commits = 0;
-  QueueRqResult<DoorbellDriver> queue_rq(Hctx<DoorbellDriver>&, Owned<DoorbellDriver> rq, bool last) {
+  QueueRqResult<DoorbellDriver> queue_rq(Hctx<DoorbellDriver>&, Owned<DoorbellDriver> rq,
+                                         bool last) {
     lasts.push_back(last);
     pending.push_back(std::move(rq));
     if (last) ring();

@@ -61,7 +61,8 @@ inline DiskLimits small_disk(uint64_t bytes = 1 << 20) {
   return l;
 }
 
-inline TagSetConfig tag_set(unsigned queues, unsigned depth, uint64_t timeout_ns = 5'000'000'000ull) {
+inline TagSetConfig tag_set(unsigned queues, unsigned depth,
+                            uint64_t timeout_ns = 5'000'000'000ull) {
   TagSetConfig c;
   c.nr_hw_queues = queues;
   c.queue_depth = depth;

@@ -41,9 +41,9 @@ TEST_F(Fixture, OwnerEndDeliversOnceAndFreesTheTag) {
 }
 
 TEST_F(Fixture, LookupOfFreeEndedOutOfRangeOrWrongQueueIsEmpty) {
-  EXPECT_FALSE(dev.lookup(0, 0));    // free
-  EXPECT_FALSE(dev.lookup(0, 99));   // out of range
-  EXPECT_FALSE(dev.lookup(5, 0));    // no such queue
+  EXPECT_FALSE(dev.lookup(0, 0));   // free
+  EXPECT_FALSE(dev.lookup(0, 99));  // out of range
+  EXPECT_FALSE(dev.lookup(5, 0));   // no such queue
   submit(1);
   auto rq = dev.driver().take();
   uint32_t tag = rq.tag(), gen = rq.generation();
@@ -54,7 +54,7 @@ TEST_F(Fixture, LookupOfFreeEndedOutOfRangeOrWrongQueueIsEmpty) {
     EXPECT_FALSE(dev.lookup(0, tag, gen + 1));  // wrong generation
   }
   EXPECT_EQ(std::move(rq).end(), EndResult::ended);
-  EXPECT_FALSE(dev.lookup(0, tag));        // ended and freed
+  EXPECT_FALSE(dev.lookup(0, tag));  // ended and freed
   EXPECT_FALSE(dev.lookup(0, tag, gen));
   test::reap_n(*q, 1);
 }

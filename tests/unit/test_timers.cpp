@@ -23,7 +23,8 @@ TEST(Timers, CompleteNoEarlierThanTheirDelayInSubmissionOrder) {
   auto q = dev.open_queue();
   std::byte buf[512];
   int64_t t0 = detail::now_ns();
-  for (uint64_t i = 0; i < 8; ++i) ASSERT_EQ(q->submit(IoDesc{Op::read, 0, 0, 512, buf}, i), Status::ok);
+  for (uint64_t i = 0; i < 8; ++i)
+    ASSERT_EQ(q->submit(IoDesc{Op::read, 0, 0, 512, buf}, i), Status::ok);
   EXPECT_GE(q->next_timer_ns(), t0 + 2'000'000);
   auto c = test::reap_n(*q, 8);
   EXPECT_GE(detail::now_ns() - t0, 2'000'000);

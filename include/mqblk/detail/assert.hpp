@@ -11,8 +11,8 @@ namespace mqblk::detail {
 
 #if defined(MQBLK_DEBUG_CHECKS) || !defined(NDEBUG)
 #define MQBLK_DEBUG_CHECKS_ON 1
-#define MQBLK_DEBUG_ASSERT(cond, what) \
-  do {                                 \
+#define MQBLK_DEBUG_ASSERT(cond, what)                                                        \
+  do {                                                                                        \
     if (__builtin_expect(!(cond), 0)) ::mqblk::detail::assert_fail(what, __FILE__, __LINE__); \
   } while (0)
 #else

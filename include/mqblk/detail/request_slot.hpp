@@ -74,11 +74,11 @@ struct alignas(64) RequestSlot {
   EndIoFn end_io = nullptr;
   void* end_ctx = nullptr;
   uint64_t user_data = 0;
-  Sbitmap* tags = nullptr;  // where the tag returns
-  void* pdu = nullptr;      // the driver's per-request data (Owned<D>::pdu())
-  void* hctx = nullptr;     // the Hctx<D> it belongs to
+  Sbitmap* tags = nullptr;              // where the tag returns
+  void* pdu = nullptr;                  // the driver's per-request data (Owned<D>::pdu())
+  void* hctx = nullptr;                 // the Hctx<D> it belongs to
   std::atomic<int64_t> deadline_ns{0};  // for the timeout scan (coarse clock)
-  RequestSlot* next = nullptr;           // link for the list that owns it (softirq, requeue)
+  RequestSlot* next = nullptr;          // link for the list that owns it (softirq, requeue)
 
   // Puts a free slot (its tag just allocated by the caller) in flight with an owner.
   // A plain release store suffices: nobody else may modify a free slot's word (lookups
@@ -117,10 +117,10 @@ struct alignas(64) RequestSlot {
     return EndResult::ended;
 #else
     uint64_t expected = (w & kGenMask) | kOwner | kInFlight;
-    if (__builtin_expect(word.compare_exchange_strong(expected, w & kGenMask,
-                                                      std::memory_order_acq_rel,
-                                                      std::memory_order_acquire),
-                         1)) {
+    if (__builtin_expect(
+            word.compare_exchange_strong(expected, w & kGenMask, std::memory_order_acq_rel,
+                                         std::memory_order_acquire),
+            1)) {
       deliver(s);
       release_tag();
       return EndResult::ended;
@@ -152,7 +152,8 @@ struct alignas(64) RequestSlot {
   void drop_owner() noexcept {
     uint64_t w = word.load(std::memory_order_acquire);
     for (;;) {
-      MQBLK_DEBUG_ASSERT((w & kOwner) && state_of(w) == kEnded, "dropping an owner it does not have");
+      MQBLK_DEBUG_ASSERT((w & kOwner) && state_of(w) == kEnded,
+                         "dropping an owner it does not have");
       bool last = (w & kRefMask) == 0;
       uint64_t desired = last ? (w & kGenMask) : (w & ~kOwner);
       if (word.compare_exchange_weak(w, desired, std::memory_order_acq_rel,

@@ -73,8 +73,8 @@ class Sbitmap {
   uint32_t weight() const noexcept {
     uint32_t n = 0;
     for (uint32_t i = 0; i < nr_words_; ++i)
-      n += static_cast<uint32_t>(std::popcount(words_[i].bits.load(std::memory_order_seq_cst) &
-                                               ~words_[i].unusable));
+      n += static_cast<uint32_t>(
+          std::popcount(words_[i].bits.load(std::memory_order_seq_cst) & ~words_[i].unusable));
     return n;
   }
 

@@ -19,8 +19,8 @@ void apply_override(uint32_t& value, int override, const std::vector<std::string
                     std::string_view key, std::string_view flag) {
   if (override < 0) return;
   if (given(attrs, key) && value != static_cast<uint32_t>(override))
-    throw ConfigError(fmt::format("null: {}={} conflicts with {} {}: give one of them", key,
-                                  value, flag, override));
+    throw ConfigError(fmt::format("null: {}={} conflicts with {} {}: give one of them", key, value,
+                                  flag, override));
   value = static_cast<uint32_t>(override);
 }
 
@@ -31,8 +31,7 @@ void refuse_unimplemented(const NullConfig& c) {
     throw ConfigError(fmt::format("null: {} is not implemented yet ({})", what, fix));
   };
   if (c.mbps) refuse(fmt::format("mbps={} (bandwidth throttling)", c.mbps), "leave mbps=0");
-  if (c.cache_size_bytes)
-    refuse("cache_size (the write-back cache)", "leave cache_size=0");
+  if (c.cache_size_bytes) refuse("cache_size (the write-back cache)", "leave cache_size=0");
   if (c.shared_tags) refuse("shared_tags=1", "leave shared_tags=0");
   if (c.poll_queues) refuse("poll_queues", "leave poll_queues=0");
 }
@@ -69,7 +68,8 @@ std::unique_ptr<NullDevice> make_null_device(const std::vector<std::string>& att
 
   std::unique_ptr<PageStore> store;
   if (cfg.memory_backed)
-    store = PageStore::open(PageStoreOptions{cfg.size_bytes, cfg.memory_cap_bytes, cfg.backing_file});
+    store =
+        PageStore::open(PageStoreOptions{cfg.size_bytes, cfg.memory_cap_bytes, cfg.backing_file});
   return std::make_unique<NullDevice>(ts, l, "null " + cfg.to_attr_string(), cfg, std::move(store));
 }
 

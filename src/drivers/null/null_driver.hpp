@@ -27,15 +27,9 @@ class NullDriver {
   QueueRqResult<NullDriver> queue_rq(Hctx<NullDriver>& h, Owned<NullDriver> rq, bool /*last*/) {
     Status s = store_ ? store_io(rq) : Status::ok;
     switch (irqmode_) {
-      case IrqMode::none:
-        std::move(rq).end(s);
-        break;
-      case IrqMode::softirq:
-        std::move(rq).complete(s);
-        break;
-      case IrqMode::timer:
-        h.complete_after(std::move(rq), s, completion_nsec_);
-        break;
+      case IrqMode::none: std::move(rq).end(s); break;
+      case IrqMode::softirq: std::move(rq).complete(s); break;
+      case IrqMode::timer: h.complete_after(std::move(rq), s, completion_nsec_); break;
     }
     return QueueRqResult<NullDriver>::accepted();
   }
