@@ -67,12 +67,22 @@ template <class D>
 class DeviceQueue final : public IoQueue {
  public:
   DeviceQueue(Device<D>& dev, Hctx<D>& h)
-      : dev_(dev), h_(h), cq_(h.depth()), capacity_(h.depth()) {}
+      : dev_(dev),
+        h_(h),
+        cq_(h.depth()),
+        capacity_(h.depth()),
+        block_mask_(dev.limits_.logical_block_size - 1),
+        max_fast_bytes_(std::min(dev.limits_.max_request_bytes(), dev.limits_.capacity_bytes)),
+        capacity_bytes_(dev.limits_.capacity_bytes),
+        fast_ops_((1u << static_cast<unsigned>(Op::read)) |
+                  (dev.limits_.read_only ? 0u : 1u << static_cast<unsigned>(Op::write))) {}
   ~DeviceQueue() override { dev_.forget_queue(this); }
 
   Status submit(const IoDesc& io, uint64_t user_data) override {
-    Status v = detail::check_io(dev_.limits_, io);
-    if (__builtin_expect(v != Status::ok, 0)) return v;
+    if (__builtin_expect(!plain_rw_ok(io), 0)) {
+      Status v = detail::check_io(dev_.limits_, io);
+      if (v != Status::ok) return v;
+    }
     if (__builtin_expect(outstanding_ >= capacity_, 0)) return Status::busy;
     detail::CurrentQueue cur(this);
     uint32_t tag = h_.tags().get(hint_);
@@ -164,6 +174,15 @@ class DeviceQueue final : public IoQueue {
   friend class Device<D>;
   static constexpr int64_t kSpinWindowNs = 20'000;
 
+  // The common case decided inline: an aligned, in-range read or write. Anything else
+  // goes to check_io, which gives the exact status.
+  // (len - 1 < max_fast_bytes_ also refuses len 0; len <= capacity makes the subtraction safe.)
+  bool plain_rw_ok(const IoDesc& io) const noexcept {
+    return ((fast_ops_ >> static_cast<unsigned>(io.op)) & 1) &&
+           ((io.offset | io.len) & block_mask_) == 0 && io.len - 1u < max_fast_bytes_ &&
+           io.offset <= capacity_bytes_ - io.len && io.buf != nullptr;
+  }
+
   static void on_end(void* ctx, uint64_t user_data, Status s) noexcept {
     auto* q = static_cast<DeviceQueue*>(ctx);
     if (detail::tls_current_queue == q)
@@ -172,7 +191,8 @@ class DeviceQueue final : public IoQueue {
       q->cq_.push_remote(user_data, s);
   }
 
-  void start(uint32_t tag, const IoDesc& io, uint64_t user_data) noexcept {
+  [[gnu::always_inline]] inline void start(uint32_t tag, const IoDesc& io,
+                                           uint64_t user_data) noexcept {
     detail::RequestSlot& s = h_.slot(tag);
     s.op = io.op;
     s.flags = io.flags;
@@ -187,9 +207,12 @@ class DeviceQueue final : public IoQueue {
     s.start();
     ++outstanding_;
     started_.store(started_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    bool last = !(io.flags & kReqMore);
-    pending_commit_ |= !last;
-    h_.dispatch(&s, last);
+    if (__builtin_expect(io.flags & kReqMore, 0)) {
+      pending_commit_ = true;
+      h_.dispatch(&s, false);
+    } else {
+      h_.dispatch(&s, true);
+    }
   }
 
   // No tag free: run this queue's completion context (which frees tags) and sleep briefly
@@ -215,6 +238,8 @@ class DeviceQueue final : public IoQueue {
   uint32_t hint_ = 0;
   unsigned outstanding_ = 0;
   unsigned capacity_;
+  const uint64_t block_mask_, max_fast_bytes_, capacity_bytes_;
+  const uint32_t fast_ops_;  // bit per Op the inline check accepts
   bool pending_commit_ = false;       // a queue_rq saw last=false and commit_rqs has not run
   std::atomic<uint64_t> started_{0};  // written only by the using thread
   std::atomic<uint64_t> ended_{0};

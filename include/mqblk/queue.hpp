@@ -105,7 +105,7 @@ class Hctx {
   }
 
   // Takes ownership back from a driver that answered busy; retried on the next run.
-  void requeue(Owned<D>&& rq) noexcept {
+  [[gnu::noinline, gnu::cold]] void requeue(Owned<D>&& rq) noexcept {
     detail::RequestSlot* slot = std::move(rq).release_slot();
     std::lock_guard lk(requeue_lock_);
     slot->next = nullptr;
@@ -119,7 +119,7 @@ class Hctx {
   }
 
   // Hands a started request to the driver (or to the requeue list while quiesced).
-  void dispatch(detail::RequestSlot* slot, bool last) noexcept {
+  [[gnu::always_inline]] inline void dispatch(detail::RequestSlot* slot, bool last) noexcept {
     if (quiesced_.load(std::memory_order_acquire)) {
       requeue(Owned<D>::adopt(slot));
       return;

@@ -74,7 +74,10 @@ class Job {
     std::memset(buf_.get(), 0, total);
     slots_.resize(o.iodepth);
     if (o.verify) written_.assign((nblocks_ + 63) / 64, 0);
-    seq_next_ = 0;
+    random_ = o.rw == RwMode::randread || o.rw == RwMode::randwrite || o.rw == RwMode::randrw;
+    mixed_ = o.rw == RwMode::randrw;
+    all_read_ = o.rw == RwMode::randread || o.rw == RwMode::read;
+    io_template_ = IoDesc{Op::read, 0, 0, o.bs, nullptr};
   }
 
   JobResult run() {
@@ -83,17 +86,16 @@ class Job {
     const int64_t t0 = detail::now_ns();
     const int64_t end_ns = o_.ios ? INT64_MAX : t0 + static_cast<int64_t>(o_.runtime_s * 1e9);
     uint64_t submitted = 0;
-    for (unsigned i = 0; i < o_.iodepth && (!o_.ios || submitted < o_.ios); ++i, ++submitted)
-      submit(i);
+    uint64_t limit = o_.ios ? o_.ios : UINT64_MAX;  // lowered to `submitted` to stop
+    for (unsigned i = 0; i < o_.iodepth && submitted < limit; ++i, ++submitted) submit(i);
     std::vector<IoCompletion> cqes(o_.iodepth);
     uint64_t since_check = 0;
-    bool stopping = false;
     while (q_->outstanding()) {
       unsigned n = q_->wait(cqes.data(), o_.iodepth, 1, -1);
       for (unsigned i = 0; i < n; ++i) {
         unsigned slot = static_cast<unsigned>(cqes[i].user_data);
         complete(slot, cqes[i].status);
-        if (!stopping && (!o_.ios || submitted < o_.ios)) {
+        if (submitted < limit) {
           submit(slot);
           ++submitted;
         }
@@ -102,10 +104,9 @@ class Job {
       if (since_check >= 1024) {
         sh_.progress_ios.fetch_add(since_check, std::memory_order_relaxed);
         since_check = 0;
-        if (!o_.ios && (detail::now_ns() >= end_ns || sh_.stop.load(std::memory_order_relaxed)))
-          stopping = true;
-      } else if (!o_.ios && n == 0) {
-        stopping = detail::now_ns() >= end_ns;
+        if (detail::now_ns() >= end_ns || sh_.stop.load(std::memory_order_relaxed)) limit = submitted;
+      } else if (!o_.ios && n == 0 && detail::now_ns() >= end_ns) {
+        limit = submitted;
       }
     }
     const int64_t t1 = detail::now_ns();
@@ -135,24 +136,28 @@ class Job {
     return rng_;
   }
 
-  void submit(unsigned slot) {
+  [[gnu::always_inline]] inline void submit(unsigned slot) {
     Slot& s = slots_[slot];
-    bool rnd = o_.rw == RwMode::randread || o_.rw == RwMode::randwrite || o_.rw == RwMode::randrw;
     uint64_t r = next_rand();
-    s.block = rnd ? static_cast<uint64_t>((static_cast<unsigned __int128>(r) * nblocks_) >> 64)
-                  : (seq_next_++ % nblocks_);
-    switch (o_.rw) {
-      case RwMode::randread:
-      case RwMode::read: s.is_read = true; break;
-      case RwMode::randwrite:
-      case RwMode::write: s.is_read = false; break;
-      case RwMode::randrw: s.is_read = (r >> 57) * 100 < uint64_t{o_.rwmix_read} * 128; break;
+    if (random_) {
+      s.block = static_cast<uint64_t>((static_cast<unsigned __int128>(r) * nblocks_) >> 64);
+    } else {
+      s.block = seq_next_;
+      if (++seq_next_ == nblocks_) seq_next_ = 0;
     }
+    s.is_read = mixed_ ? (r >> 57) * 100 < uint64_t{o_.rwmix_read} * 128 : all_read_;
     std::byte* buf = buf_.get() + size_t{slot} * o_.bs;
     uint64_t block = first_block_ + s.block;
     if (o_.verify && !s.is_read) fill_pattern(buf, o_.bs, o_.seed, block);
-    s.start_ns = (++count_ & (o_.lat_sample - 1)) == 0 ? detail::now_ns() : 0;
-    IoDesc io{s.is_read ? Op::read : Op::write, 0, block * o_.bs, o_.bs, buf};
+    s.start_ns = 0;
+    if (__builtin_expect(--sample_countdown_ == 0, 0)) {
+      sample_countdown_ = o_.lat_sample;
+      s.start_ns = detail::now_ns();
+    }
+    IoDesc io = io_template_;
+    io.op = s.is_read ? Op::read : Op::write;
+    io.offset = block * o_.bs;
+    io.buf = buf;
     Status st = q_->submit(io, slot);
     if (st != Status::ok) {
       ++r_.errors;
@@ -204,7 +209,9 @@ class Job {
   std::vector<Slot> slots_;
   std::vector<uint64_t> written_;
   uint64_t rng_;
-  uint64_t nblocks_ = 0, first_block_ = 0, seq_next_ = 0, count_ = 0;
+  uint64_t nblocks_ = 0, first_block_ = 0, seq_next_ = 0, sample_countdown_ = 1;
+  bool random_ = true, mixed_ = false, all_read_ = true;
+  IoDesc io_template_;
   JobResult r_;
   double seconds_ = 0;
 };

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 
 #include "mqblk/block_device.hpp"
@@ -37,7 +38,16 @@ class CompletionQueue {
   // Moves up to max completions into out.
   unsigned pop(IoCompletion* out, unsigned max) noexcept {
     unsigned n = 0;
-    while (n < max && head_ != tail_) out[n++] = local_[head_++ & mask_];
+    uint64_t avail = tail_ - head_;
+    if (avail) {
+      // At most two contiguous runs of the ring: copy them whole.
+      n = static_cast<unsigned>(avail < max ? avail : max);
+      uint64_t start = head_ & mask_;
+      uint64_t first = mask_ + 1 - start < n ? mask_ + 1 - start : n;
+      std::memcpy(out, &local_[start], first * sizeof(IoCompletion));
+      if (first < n) std::memcpy(out + first, &local_[0], (n - first) * sizeof(IoCompletion));
+      head_ += n;
+    }
     if (n < max && remote_pending()) n += pop_remote(out + n, max - n);
     return n;
   }

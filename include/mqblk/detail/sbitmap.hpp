@@ -31,11 +31,22 @@ class Sbitmap {
 
   uint32_t depth() const noexcept { return depth_; }
 
-  // Allocates a free tag, preferring the word of *hint; kNone when all are taken.
+  // Allocates a free tag, preferring the word of hint (which must start at 0 and is only
+  // ever set here, so it is always a valid word index); kNone when all are taken.
   // Sequentially consistent so that freeze (set a flag, then read the bitmap) and submit
   // (allocate, then read the flag) cannot both miss each other.
   uint32_t get(uint32_t& hint) noexcept {
-    uint32_t w = hint < nr_words_ ? hint : 0;
+    // Fast path: the first free bit of the hint word.
+    {
+      auto& word = words_[hint].bits;
+      uint64_t free = ~word.load(std::memory_order_relaxed);
+      if (__builtin_expect(free != 0, 1)) {
+        uint64_t mask = free & -free;
+        if (!(word.fetch_or(mask, std::memory_order_seq_cst) & mask))
+          return hint * 64 + static_cast<uint32_t>(std::countr_zero(mask));
+      }
+    }
+    uint32_t w = hint;
     for (uint32_t n = 0; n < nr_words_; ++n) {
       auto& word = words_[w].bits;
       uint64_t cur = word.load(std::memory_order_relaxed);
