@@ -101,6 +101,10 @@ bool Connection::fill() {
     in_head_ = 0;
   }
   size_t want = kInBuf - in_tail_;
+  // Streaming large writes: take just the next header, so that its payload is received
+  // straight into its own buffer (receive_payload) rather than copied out of this one.
+  if (big_writes_ && in_len() < kRequestHeaderSize)
+    want = std::min(want, kRequestHeaderSize - in_len());
   ssize_t n = ::recv(fd_, in_.get() + in_tail_, want, MSG_DONTWAIT);
   if (n > 0) {
     in_tail_ += static_cast<size_t>(n);
@@ -215,6 +219,7 @@ bool Connection::handle_header() {
       Slot* s = alloc_slot();
       s->req = r;
       if (r.type == kCmdWrite) {
+        big_writes_ = r.length >= kBigWrite;
         rx_ = s;
       } else {
         pending_ = s;
@@ -257,13 +262,26 @@ bool Connection::receive_payload() {
     pending_ = s;
     return true;
   }
-  if (want < kInBuf / 2) return fill();
-  // Large payloads go straight into their buffer, skipping the copy.
+  if (want < kInBuf / 2 && !big_writes_) return fill();
+  // Large payloads go straight into their buffer, skipping the copy; the same recvmsg
+  // brings what follows into the input buffer. While the client streams large writes, only
+  // the next request header is taken that way, so that its payload lands in its own
+  // buffer too instead of being copied out of the input buffer.
   if (!readable_) return false;
-  ssize_t n = ::recv(fd_, s->buf + s->rx_have, want, MSG_DONTWAIT);
+  in_head_ = in_tail_ = 0;  // everything in it was payload, taken above
+  iovec iov[2] = {{s->buf + s->rx_have, want},
+                  {in_.get(), big_writes_ ? kRequestHeaderSize : kInBuf}};
+  msghdr m{};
+  m.msg_iov = iov;
+  m.msg_iovlen = 2;
+  const size_t asked = iov[0].iov_len + iov[1].iov_len;
+  ssize_t n = ::recvmsg(fd_, &m, MSG_DONTWAIT);
   if (n > 0) {
-    s->rx_have += static_cast<uint32_t>(n);
-    if (static_cast<uint32_t>(n) < want) readable_ = false;
+    size_t got = static_cast<size_t>(n);
+    size_t into_buf = std::min<size_t>(got, want);
+    s->rx_have += static_cast<uint32_t>(into_buf);
+    in_tail_ = got - into_buf;
+    if (got < asked) readable_ = false;
     return true;
   }
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {

@@ -106,6 +106,8 @@ class Connection {
  private:
   enum class State { handshake, transmission, draining, dead };
   static constexpr size_t kInBuf = 256u << 10;
+  // A WRITE at least this long puts the connection in large-write mode (see fill()).
+  static constexpr uint32_t kBigWrite = 128u << 10;
 
   void handshake_input();
   bool handle_header();
@@ -138,6 +140,7 @@ class Connection {
   bool in_retry_ = false;
   bool in_ready_ = false;
   bool in_dirty_ = false;
+  bool big_writes_ = false;  // the last WRITE was >= kBigWrite
 
   std::unique_ptr<uint8_t[]> in_;
   size_t in_head_ = 0;
