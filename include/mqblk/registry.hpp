@@ -48,6 +48,17 @@ std::unique_ptr<BlockDevice> make_device(std::string_view driver,
                                          const std::vector<std::string>& attrs,
                                          const DeviceOverrides& overrides = {});
 
+// What make_device would create, without creating anything: the same checks and
+// ConfigErrors, and the resulting shape. Tools check their own options against it first,
+// so that a bad option never leaves a created device (or its backing file) behind.
+struct DevicePlan {
+  DiskLimits limits;
+  unsigned nr_hw_queues = 0;
+  unsigned queue_depth = 0;
+};
+DevicePlan plan_device(std::string_view driver, const std::vector<std::string>& attrs,
+                       const DeviceOverrides& overrides = {});
+
 std::vector<DriverInfo> list_drivers();
 
 }  // namespace mqblk

@@ -229,8 +229,7 @@ const char* rw_name(RwMode m) noexcept {
   return "?";
 }
 
-BenchResult run_bench(BlockDevice& dev, const BenchOptions& o) {
-  const auto& l = dev.limits();
+void check_bench_options(const BenchOptions& o, const DiskLimits& l, unsigned queue_depth) {
   if (o.bs == 0 || o.bs % l.logical_block_size)
     throw std::runtime_error("bench: --bs " + std::to_string(o.bs) +
                              " is not a multiple of the device's block size " +
@@ -239,14 +238,18 @@ BenchResult run_bench(BlockDevice& dev, const BenchOptions& o) {
     throw std::runtime_error("bench: --bs " + std::to_string(o.bs) +
                              " exceeds the device's max request " +
                              std::to_string(l.max_request_bytes()));
-  if (o.iodepth == 0 || o.iodepth > dev.queue_depth())
+  if (o.iodepth == 0 || o.iodepth > queue_depth)
     throw std::runtime_error("bench: --iodepth " + std::to_string(o.iodepth) +
                              " must be between 1 and the device's queue depth " +
-                             std::to_string(dev.queue_depth()) + " (raise hw_queue_depth)");
+                             std::to_string(queue_depth) + " (raise hw_queue_depth)");
   if (o.size > l.capacity_bytes)
     throw std::runtime_error("bench: --size is larger than the device");
   if (o.lat_sample == 0 || (o.lat_sample & (o.lat_sample - 1)))
     throw std::runtime_error("bench: --lat-sample must be a power of two");
+}
+
+BenchResult run_bench(BlockDevice& dev, const BenchOptions& o) {
+  check_bench_options(o, dev.limits(), dev.queue_depth());
 
   Shared sh;
   std::vector<std::unique_ptr<Job>> jobs;

@@ -32,6 +32,10 @@ struct BenchResult {
   LatencyHistogram lat;  // nanoseconds, sampled
 };
 
+// Checks the options against a device of this shape; throws std::runtime_error with one
+// line on an unusable combination. run_bench checks again.
+void check_bench_options(const BenchOptions& o, const DiskLimits& l, unsigned queue_depth);
+
 // Runs the jobs; throws std::runtime_error with one line on an unusable combination.
 BenchResult run_bench(BlockDevice& dev, const BenchOptions& o);
 

@@ -94,9 +94,9 @@ void run(const BenchArgs& a) {
     o.progress = !a.json && isatty(STDERR_FILENO);
     if (o.jobs == 0) fail("--jobs 0: give at least one job", 2);
     DriverArgs d = split_driver_args(a.positional);
+    DevicePlan plan = plan_device(d.driver, d.attrs);
+    check_bench_options(o, plan.limits, plan.queue_depth);
     dev = make_device(d.driver, d.attrs);
-    if (o.verify && !dev->limits().supports_write_zeroes())
-      (void)0;  // verification only needs a device that stores data; checked by results
     BenchResult r = run_bench(*dev, o);
     std::string what = dev->describe();
     if (a.json)

@@ -14,6 +14,16 @@ std::unique_ptr<BlockDevice> make_device(std::string_view driver,
       fmt::format("unknown driver '{}': the drivers are: null (see `mqblk features`)", driver));
 }
 
+DevicePlan plan_device(std::string_view driver, const std::vector<std::string>& attrs,
+                       const DeviceOverrides& overrides) {
+  if (driver == "null") {
+    null::NullPlan p = null::plan_null_device(attrs, overrides);
+    return DevicePlan{p.limits, p.tags.nr_hw_queues, p.tags.queue_depth};
+  }
+  throw ConfigError(fmt::format("unknown driver '{}': the drivers are: null (see `mqblk features`)",
+                                driver));
+}
+
 std::vector<DriverInfo> list_drivers() {
   return {DriverInfo{"null",
                      "null_blk-compatible test device: completes I/O without doing it, or stores "

@@ -38,20 +38,21 @@ void refuse_unimplemented(const NullConfig& c) {
 
 }  // namespace
 
-std::unique_ptr<NullDevice> make_null_device(const std::vector<std::string>& attrs,
-                                             const DeviceOverrides& overrides) {
-  NullConfig cfg = parse_null_config(attrs);
+NullPlan plan_null_device(const std::vector<std::string>& attrs, const DeviceOverrides& overrides) {
+  NullPlan p;
+  NullConfig& cfg = p.cfg;
+  cfg = parse_null_config(attrs);
   apply_override(cfg.submit_queues, overrides.nr_hw_queues, attrs, "submit_queues", "-q");
   apply_override(cfg.hw_queue_depth, overrides.queue_depth, attrs, "hw_queue_depth", "-d");
   refuse_unimplemented(cfg);
 
-  TagSetConfig ts;
+  TagSetConfig& ts = p.tags;
   ts.nr_hw_queues = cfg.submit_queues;
   ts.queue_depth = cfg.hw_queue_depth;
   ts.timeout_ns = cfg.request_timeout_ns;
   ts.blocking = cfg.blocking;
 
-  DiskLimits l;
+  DiskLimits& l = p.limits;
   l.capacity_bytes = cfg.size_bytes;
   l.logical_block_size = l.physical_block_size = cfg.blocksize;
   l.max_sectors = cfg.max_sectors;
@@ -63,14 +64,20 @@ std::unique_ptr<NullDevice> make_null_device(const std::vector<std::string>& att
   l.volatile_write_cache = cfg.memory_backed;
   l.fua = cfg.fua;
   l.rotational = cfg.rotational;
-  // Checks the shape before the store is created, so a bad combination creates nothing.
   detail::check_device_config(ts, l);
+  return p;
+}
 
+std::unique_ptr<NullDevice> make_null_device(const std::vector<std::string>& attrs,
+                                             const DeviceOverrides& overrides) {
+  // The whole plan is checked before the store (maybe a file) is created.
+  NullPlan p = plan_null_device(attrs, overrides);
   std::unique_ptr<PageStore> store;
-  if (cfg.memory_backed)
-    store =
-        PageStore::open(PageStoreOptions{cfg.size_bytes, cfg.memory_cap_bytes, cfg.backing_file});
-  return std::make_unique<NullDevice>(ts, l, "null " + cfg.to_attr_string(), cfg, std::move(store));
+  if (p.cfg.memory_backed)
+    store = PageStore::open(
+        PageStoreOptions{p.cfg.size_bytes, p.cfg.memory_cap_bytes, p.cfg.backing_file});
+  return std::make_unique<NullDevice>(p.tags, p.limits, "null " + p.cfg.to_attr_string(), p.cfg,
+                                      std::move(store));
 }
 
 }  // namespace mqblk::null

@@ -64,6 +64,15 @@ class NullDriver {
 
 using NullDevice = Device<NullDriver>;
 
+// What a null device with these attributes would be, checked, creating nothing.
+struct NullPlan {
+  NullConfig cfg;
+  TagSetConfig tags;
+  DiskLimits limits;
+};
+NullPlan plan_null_device(const std::vector<std::string>& attrs,
+                          const DeviceOverrides& overrides = {});
+
 // Creates a null device from attributes (ConfigError before anything is created).
 std::unique_ptr<NullDevice> make_null_device(const std::vector<std::string>& attrs,
                                              const DeviceOverrides& overrides = {});
