@@ -239,7 +239,7 @@ class DeviceQueue final : public IoQueue {
   unsigned outstanding_ = 0;
   unsigned capacity_;
   const uint64_t block_mask_, max_fast_bytes_, capacity_bytes_;
-  const uint32_t fast_ops_;  // bit per Op the inline check accepts
+  const uint32_t fast_ops_;           // bit per Op the inline check accepts
   bool pending_commit_ = false;       // a queue_rq saw last=false and commit_rqs has not run
   std::atomic<uint64_t> started_{0};  // written only by the using thread
   std::atomic<uint64_t> ended_{0};

@@ -104,7 +104,8 @@ class Job {
       if (since_check >= 1024) {
         sh_.progress_ios.fetch_add(since_check, std::memory_order_relaxed);
         since_check = 0;
-        if (detail::now_ns() >= end_ns || sh_.stop.load(std::memory_order_relaxed)) limit = submitted;
+        if (detail::now_ns() >= end_ns || sh_.stop.load(std::memory_order_relaxed))
+          limit = submitted;
       } else if (!o_.ios && n == 0 && detail::now_ns() >= end_ns) {
         limit = submitted;
       }

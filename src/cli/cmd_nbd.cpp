@@ -44,7 +44,8 @@ CommandRegistrar reg(20, [](CLI::App& app) {
   s->add_flag("--print-uri", a->opt.print_uri, "print the NBD URI once listening");
   s->add_option("--pidfile,-P", a->opt.pidfile, "write the server's pid here once listening");
   // Not ->required(): split_driver_args() gives the one-line error instead of CLI11's two.
-  s->add_option("driver", a->positional, "DRIVER [key=value ...], e.g. null size=1G memory_backed=1");
+  s->add_option("driver", a->positional,
+                "DRIVER [key=value ...], e.g. null size=1G memory_backed=1");
   s->callback([a] { run(*a); });
 });
 

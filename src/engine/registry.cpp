@@ -20,8 +20,8 @@ DevicePlan plan_device(std::string_view driver, const std::vector<std::string>& 
     null::NullPlan p = null::plan_null_device(attrs, overrides);
     return DevicePlan{p.limits, p.tags.nr_hw_queues, p.tags.queue_depth};
   }
-  throw ConfigError(fmt::format("unknown driver '{}': the drivers are: null (see `mqblk features`)",
-                                driver));
+  throw ConfigError(
+      fmt::format("unknown driver '{}': the drivers are: null (see `mqblk features`)", driver));
 }
 
 std::vector<DriverInfo> list_drivers() {

@@ -27,13 +27,13 @@ std::string error_of(const std::vector<std::string>& items) {
   return {};
 }
 
-#define EXPECT_ERROR(items, ...)                                           \
-  do {                                                                     \
-    std::string msg_ = error_of(items);                                    \
-    ASSERT_FALSE(msg_.empty()) << "accepted";                              \
-    EXPECT_EQ(msg_.find('\n'), std::string::npos) << msg_;                 \
-    EXPECT_EQ(msg_.rfind("null: ", 0), 0u) << msg_;                        \
-    for (const char* part_ : {__VA_ARGS__})                                \
+#define EXPECT_ERROR(items, ...)                                                  \
+  do {                                                                            \
+    std::string msg_ = error_of(items);                                           \
+    ASSERT_FALSE(msg_.empty()) << "accepted";                                     \
+    EXPECT_EQ(msg_.find('\n'), std::string::npos) << msg_;                        \
+    EXPECT_EQ(msg_.rfind("null: ", 0), 0u) << msg_;                               \
+    for (const char* part_ : {__VA_ARGS__})                                       \
       EXPECT_NE(msg_.find(part_), std::string::npos) << part_ << " in: " << msg_; \
   } while (0)
 
@@ -81,8 +81,7 @@ TEST(NullConfig, SizeUnitsAndSuffixes) {
   EXPECT_EQ(parse_null_config({"gb=1T"}).size_bytes, 1024 * kGiB);
   EXPECT_EQ(parse_null_config({"cache_size=64", "memory_backed=1"}).cache_size_bytes, 64 * kMiB);
   EXPECT_EQ(parse_null_config({"memory_cap=1G", "memory_backed=1"}).memory_cap_bytes, kGiB);
-  EXPECT_EQ(parse_null_config({"memory_cap=256", "memory_backed=1"}).memory_cap_bytes,
-            256 * kMiB);
+  EXPECT_EQ(parse_null_config({"memory_cap=256", "memory_backed=1"}).memory_cap_bytes, 256 * kMiB);
 }
 
 TEST(NullConfig, Aliases) {
@@ -99,12 +98,28 @@ TEST(NullConfig, Aliases) {
 }
 
 TEST(NullConfig, EveryAttribute) {
-  NullConfig c = parse_null_config(
-      {"size=2G", "blocksize=4096", "submit_queues=8", "poll_queues=0", "hw_queue_depth=256",
-       "irqmode=2", "completion_nsec=2500", "memory_backed=1", "discard=1", "fua=0",
-       "cache_size=32", "mbps=100", "blocking=1", "shared_tags=1", "rotational=1",
-       "max_sectors=256", "queue_mode=2", "home_node=0", "virt_boundary=1",
-       "backing_file=/dev/shm/x", "memory_cap=512M", "request_timeout=0.5"});
+  NullConfig c = parse_null_config({"size=2G",
+                                    "blocksize=4096",
+                                    "submit_queues=8",
+                                    "poll_queues=0",
+                                    "hw_queue_depth=256",
+                                    "irqmode=2",
+                                    "completion_nsec=2500",
+                                    "memory_backed=1",
+                                    "discard=1",
+                                    "fua=0",
+                                    "cache_size=32",
+                                    "mbps=100",
+                                    "blocking=1",
+                                    "shared_tags=1",
+                                    "rotational=1",
+                                    "max_sectors=256",
+                                    "queue_mode=2",
+                                    "home_node=0",
+                                    "virt_boundary=1",
+                                    "backing_file=/dev/shm/x",
+                                    "memory_cap=512M",
+                                    "request_timeout=0.5"});
   EXPECT_EQ(c.size_bytes, 2 * kGiB);
   EXPECT_EQ(c.blocksize, 4096u);
   EXPECT_EQ(c.submit_queues, 8u);
@@ -212,8 +227,7 @@ TEST(NullConfig, ImpossibleCombinations) {
   EXPECT_NO_THROW(parse_null_config({"size=512K", "blocksize=4096"}));
   EXPECT_ERROR((Items{"max_sectors=4", "blocksize=4096"}), "max_sectors=4", "max_sectors=8");
   EXPECT_ERROR((Items{"discard=1"}), "discard=1", "memory_backed=1");
-  EXPECT_ERROR((Items{"backing_file=/dev/shm/x"}), "backing_file=/dev/shm/x",
-               "memory_backed=1");
+  EXPECT_ERROR((Items{"backing_file=/dev/shm/x"}), "backing_file=/dev/shm/x", "memory_backed=1");
   EXPECT_ERROR((Items{"memory_cap=1G"}), "memory_cap=1G", "memory_backed=1");
   EXPECT_ERROR((Items{"cache_size=16"}), "cache_size=16", "memory_backed=1");
   EXPECT_NO_THROW(parse_null_config({"discard=1", "memory_backed=1"}));
@@ -245,10 +259,8 @@ TEST(NullConfig, AttrStringRoundTrips) {
     }
     EXPECT_EQ(parse_null_config(again), c) << s;
   }
-  EXPECT_NE(parse_null_config({"size=512K"}).to_attr_string().find("size=512K"),
-            std::string::npos);
-  EXPECT_NE(parse_null_config({"size=1G", "memory_backed=1"}).to_attr_string().find(
-                "size=1024 "),
+  EXPECT_NE(parse_null_config({"size=512K"}).to_attr_string().find("size=512K"), std::string::npos);
+  EXPECT_NE(parse_null_config({"size=1G", "memory_backed=1"}).to_attr_string().find("size=1024 "),
             std::string::npos);
 }
 
@@ -260,11 +272,30 @@ TEST(NullConfig, AttributesListed) {
     names.insert(a.name);
   }
   EXPECT_EQ(names.size(), attrs.size());
-  for (const char* n :
-       {"size", "gb", "blocksize", "bs", "submit_queues", "poll_queues", "hw_queue_depth",
-        "irqmode", "completion_nsec", "memory_backed", "discard", "fua", "cache_size", "mbps",
-        "blocking", "shared_tags", "rotational", "max_sectors", "queue_mode", "home_node",
-        "virt_boundary", "backing_file", "memory_cap", "request_timeout"})
+  for (const char* n : {"size",
+                        "gb",
+                        "blocksize",
+                        "bs",
+                        "submit_queues",
+                        "poll_queues",
+                        "hw_queue_depth",
+                        "irqmode",
+                        "completion_nsec",
+                        "memory_backed",
+                        "discard",
+                        "fua",
+                        "cache_size",
+                        "mbps",
+                        "blocking",
+                        "shared_tags",
+                        "rotational",
+                        "max_sectors",
+                        "queue_mode",
+                        "home_node",
+                        "virt_boundary",
+                        "backing_file",
+                        "memory_cap",
+                        "request_timeout"})
     EXPECT_EQ(names.count(n), 1u) << n;
   // Every listed attribute parses with its listed default (backing_file has none).
   for (const auto& a : attrs) {

@@ -1,6 +1,5 @@
 // Unit tests of the null device's sparse page store (drivers/null/page_store.hpp).
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <algorithm>
@@ -166,8 +165,10 @@ TEST(PageStore, DiscardManyWordsOfBitmap) {
   auto s = make(64 * kMiB);
   auto data = pattern(kPage, 4);
   // Every other page over 300 pages: runs cross 64-page words.
-  for (uint64_t p = 0; p < 300; p += 2) ASSERT_EQ(s->write(p * kPage, data.data(), kPage), Status::ok);
-  for (uint64_t p = 400; p < 600; ++p) ASSERT_EQ(s->write(p * kPage, data.data(), kPage), Status::ok);
+  for (uint64_t p = 0; p < 300; p += 2)
+    ASSERT_EQ(s->write(p * kPage, data.data(), kPage), Status::ok);
+  for (uint64_t p = 400; p < 600; ++p)
+    ASSERT_EQ(s->write(p * kPage, data.data(), kPage), Status::ok);
   EXPECT_EQ(s->resident_bytes(), (150 + 200) * kPage);
   ASSERT_EQ(s->discard(10 * kPage, 580 * kPage), Status::ok);  // pages 10..589
   EXPECT_EQ(s->resident_bytes(), (5 + 10) * kPage);
@@ -207,7 +208,8 @@ TEST(PageStore, ExtentsOfHalfWrittenStore) {
   auto s = make(2 * kMiB);  // 512 pages
   auto data = pattern(kPage, 6);
   // Data in pages [100, 200) and [300, 301).
-  for (uint64_t p = 100; p < 200; ++p) ASSERT_EQ(s->write(p * kPage, data.data(), kPage), Status::ok);
+  for (uint64_t p = 100; p < 200; ++p)
+    ASSERT_EQ(s->write(p * kPage, data.data(), kPage), Status::ok);
   ASSERT_EQ(s->write(300 * kPage + 10, data.data(), 10), Status::ok);
 
   Extent e = s->extent_at(0, UINT64_MAX);

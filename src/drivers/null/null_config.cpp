@@ -42,7 +42,7 @@ struct Attr {
   string_view unit;     // for `features`
   string_view default_text;
   string_view help;
-  bool core;            // always printed by to_attr_string()
+  bool core;  // always printed by to_attr_string()
   Check check;
 };
 
@@ -50,8 +50,7 @@ struct Attr {
   throw ConfigError(fmt::format("null: {}={}: {}", key, value, what));
 }
 
-[[noreturn]] void fail_range(const Attr& a, string_view key, string_view value,
-                             string_view what) {
+[[noreturn]] void fail_range(const Attr& a, string_view key, string_view value, string_view what) {
   fail(key, value, fmt::format("{}{} (e.g. {})", what, a.range, a.example));
 }
 
@@ -240,8 +239,7 @@ size_t edit_distance(string_view a, string_view b) {
         "null: {}: unknown attribute '{}' (did you mean {}? `mqblk features` lists them)", item,
         key, best->name));
   throw ConfigError(fmt::format(
-      "null: {}: unknown attribute '{}' (`mqblk features` lists the null attributes)", item,
-      key));
+      "null: {}: unknown attribute '{}' (`mqblk features` lists the null attributes)", item, key));
 }
 
 std::optional<uint64_t> parse_u64(string_view s) {
@@ -361,7 +359,7 @@ void apply(const Attr& a, string_view key, string_view value, NullConfig& cfg) {
                                                           : parse_seconds(value);
       if (!u) {
         fail_range(a, key, value,
-                   a.kind == Kind::uint ? "not a number; "
+                   a.kind == Kind::uint    ? "not a number; "
                    : a.kind == Kind::bytes ? "not a size; "
                                            : "not a duration; ");
       }
@@ -377,8 +375,7 @@ void apply(const Attr& a, string_view key, string_view value, NullConfig& cfg) {
   std::visit(
       [&](auto m) {
         using T = std::remove_cvref_t<decltype(cfg.*m)>;
-        if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>)
-          cfg.*m = static_cast<T>(v);
+        if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) cfg.*m = static_cast<T>(v);
       },
       a.member);
 }
@@ -393,14 +390,11 @@ std::string format_bytes(uint64_t v, unsigned unit_shift) {
 
 std::string show(const Attr& a, const NullConfig& cfg) {
   switch (a.kind) {
-    case Kind::path:
-      return cfg.*std::get<std::string NullConfig::*>(a.member);
-    case Kind::boolean:
-      return cfg.*std::get<bool NullConfig::*>(a.member) ? "1" : "0";
+    case Kind::path: return cfg.*std::get<std::string NullConfig::*>(a.member);
+    case Kind::boolean: return cfg.*std::get<bool NullConfig::*>(a.member) ? "1" : "0";
     case Kind::irqmode:
       return fmt::format("{}", static_cast<int>(cfg.*std::get<IrqMode NullConfig::*>(a.member)));
-    case Kind::integer:
-      return fmt::format("{}", cfg.*std::get<int32_t NullConfig::*>(a.member));
+    case Kind::integer: return fmt::format("{}", cfg.*std::get<int32_t NullConfig::*>(a.member));
     case Kind::bytes:
       return format_bytes(cfg.*std::get<uint64_t NullConfig::*>(a.member), a.unit_shift);
     case Kind::seconds: {
@@ -451,14 +445,12 @@ NullConfig parse_null_config(const std::vector<std::string>& kv) {
           throw ConfigError("null: empty attribute (expected key=value, e.g. size=1G)");
         fail_unknown(key, item);
       }
-      throw ConfigError(
-          fmt::format("null: {}: expected key=value (e.g. {})", item, a->example));
+      throw ConfigError(fmt::format("null: {}: expected key=value (e.g. {})", item, a->example));
     }
     string_view value = string_view(item).substr(eq + 1);
     if (key.empty())
       throw ConfigError(fmt::format(
-          "null: {}: missing attribute name before '=' (expected key=value, e.g. size=1G)",
-          item));
+          "null: {}: missing attribute name before '=' (expected key=value, e.g. size=1G)", item));
     const Attr* a = find_attr(key);
     if (a == nullptr) fail_unknown(key, item);
     if (value.empty())
@@ -497,14 +489,14 @@ NullConfig parse_null_config(const std::vector<std::string>& kv) {
     string_view field;
     bool set;
   };
-  for (const NeedsMemory& n : {NeedsMemory{"discard", cfg.discard},
-                               NeedsMemory{"cache_size", cfg.cache_size_bytes != 0},
-                               NeedsMemory{"backing_file", !cfg.backing_file.empty()},
-                               NeedsMemory{"memory_cap", cfg.memory_cap_bytes != 0}}) {
+  for (const NeedsMemory& n :
+       {NeedsMemory{"discard", cfg.discard}, NeedsMemory{"cache_size", cfg.cache_size_bytes != 0},
+        NeedsMemory{"backing_file", !cfg.backing_file.empty()},
+        NeedsMemory{"memory_cap", cfg.memory_cap_bytes != 0}}) {
     if (n.set && !cfg.memory_backed)
-      throw ConfigError(fmt::format(
-          "null: {}: needs memory_backed=1 (add memory_backed=1, or drop {})", where(n.field),
-          n.field));
+      throw ConfigError(
+          fmt::format("null: {}: needs memory_backed=1 (add memory_backed=1, or drop {})",
+                      where(n.field), n.field));
   }
   return cfg;
 }

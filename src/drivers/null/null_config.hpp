@@ -31,22 +31,22 @@ struct NullConfig {
   uint32_t poll_queues = 0;                   // only 0: polled queues are not implemented
   uint32_t hw_queue_depth = 64;               // tags per hardware queue, 1..4096
   IrqMode irqmode = IrqMode::softirq;
-  uint64_t completion_nsec = 10000;           // irqmode=2 completion delay
-  bool memory_backed = false;                 // store data (a PageStore) instead of dropping it
-  bool discard = false;                       // needs memory_backed
+  uint64_t completion_nsec = 10000;  // irqmode=2 completion delay
+  bool memory_backed = false;        // store data (a PageStore) instead of dropping it
+  bool discard = false;              // needs memory_backed
   bool fua = true;
-  uint64_t cache_size_bytes = 0;              // cache_size=MB; needs memory_backed
-  uint64_t mbps = 0;                          // bandwidth limit in MB/s, 0 = none
-  bool blocking = false;                      // BLK_MQ_F_BLOCKING: queue_rq may sleep
-  bool shared_tags = false;                   // one tag set shared by devices
+  uint64_t cache_size_bytes = 0;  // cache_size=MB; needs memory_backed
+  uint64_t mbps = 0;              // bandwidth limit in MB/s, 0 = none
+  bool blocking = false;          // BLK_MQ_F_BLOCKING: queue_rq may sleep
+  bool shared_tags = false;       // one tag set shared by devices
   bool rotational = false;
-  uint32_t max_sectors = 2560;                // per request, in 512-byte sectors
-  uint32_t queue_mode = 2;                    // only 2 (multiqueue) is accepted
-  int32_t home_node = -1;                     // accepted and ignored (NUMA_NO_NODE)
+  uint32_t max_sectors = 2560;  // per request, in 512-byte sectors
+  uint32_t queue_mode = 2;      // only 2 (multiqueue) is accepted
+  int32_t home_node = -1;       // accepted and ignored (NUMA_NO_NODE)
   bool virt_boundary = false;
   // mqblk extensions.
-  std::string backing_file;                   // memory_backed store in this file ("" = memfd)
-  uint64_t memory_cap_bytes = 0;              // memory_cap=MB, 0 = no cap
+  std::string backing_file;                     // memory_backed store in this file ("" = memfd)
+  uint64_t memory_cap_bytes = 0;                // memory_cap=MB, 0 = no cap
   uint64_t request_timeout_ns = 5'000'000'000;  // request_timeout=seconds (decimals allowed)
 
   bool operator==(const NullConfig&) const = default;

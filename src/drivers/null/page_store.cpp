@@ -81,10 +81,10 @@ std::unique_ptr<PageStore> PageStore::open(const PageStoreOptions& opts) {
   if (opts.capacity_bytes == 0)
     throw ConfigError("null: page store of 0 bytes (give the device a size, e.g. size=1G)");
   if (opts.memory_cap_bytes != 0 && opts.memory_cap_bytes < kPageSize)
-    throw ConfigError(fmt::format(
-        "null: memory_cap={}: smaller than one 4K page (use 0 for no cap, or e.g. "
-        "memory_cap=64M)",
-        opts.memory_cap_bytes));
+    throw ConfigError(
+        fmt::format("null: memory_cap={}: smaller than one 4K page (use 0 for no cap, or e.g. "
+                    "memory_cap=64M)",
+                    opts.memory_cap_bytes));
 
   std::unique_ptr<PageStore> s(new PageStore());
   s->capacity_ = opts.capacity_bytes;
@@ -122,11 +122,11 @@ std::unique_ptr<PageStore> PageStore::open(const PageStoreOptions& opts) {
     throw_errno(errno, fmt::format("null: ftruncate of the memory_backed store to {} bytes",
                                    opts.capacity_bytes));
 
-  void* p = ::mmap(nullptr, s->map_len_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
-                   s->fd_, 0);
+  void* p =
+      ::mmap(nullptr, s->map_len_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, s->fd_, 0);
   if (p == MAP_FAILED)
-    throw_errno(errno, fmt::format("null: mmap of the {}-byte memory_backed store",
-                                   opts.capacity_bytes));
+    throw_errno(errno,
+                fmt::format("null: mmap of the {}-byte memory_backed store", opts.capacity_bytes));
   s->base_ = static_cast<std::byte*>(p);
 
   // The bitmap: anonymous and lazily zeroed, so its memory too follows the data written.
@@ -225,8 +225,8 @@ Status PageStore::fill(uint64_t off, const std::byte* src, uint64_t len) {
       uint64_t cur = resident_pages_.load(std::memory_order_relaxed);
       do {
         if (cur + reserved > cap_pages_) return Status::nospc;
-      } while (!resident_pages_.compare_exchange_weak(cur, cur + reserved,
-                                                      std::memory_order_relaxed));
+      } while (
+          !resident_pages_.compare_exchange_weak(cur, cur + reserved, std::memory_order_relaxed));
     }
   }
   if (src != nullptr && len >= kStreamMin)
@@ -296,8 +296,7 @@ Status PageStore::discard(uint64_t off, uint64_t len) {
   if (len == 0) return Status::ok;
   const uint64_t end = off + len;
   auto covered = [&](uint64_t page) {
-    return (page << kPageShift) >= off &&
-           std::min((page + 1) << kPageShift, capacity_) <= end;
+    return (page << kPageShift) >= off && std::min((page + 1) << kPageShift, capacity_) <= end;
   };
   auto zero_part = [&](uint64_t page, uint64_t a, uint64_t b) {
     if (test_page(page)) std::memset(base_ + a, 0, static_cast<size_t>(b - a));
