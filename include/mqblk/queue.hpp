@@ -140,8 +140,18 @@ class Hctx {
     return did;
   }
 
-  // Absolute time of the earliest completion timer, or -1.
-  int64_t next_timer_ns() const noexcept { return next_timer_.load(std::memory_order_acquire); }
+  // Absolute time of the earliest timer work, or -1: a completion timer, or the retry of
+  // requests a driver answered busy (after kRequeueDelayNs, as the kernel's
+  // BLK_MQ_RESOURCE_DELAY, so that a busy driver is retried without being spun on).
+  static constexpr int64_t kRequeueDelayNs = 1'000'000;
+  int64_t next_timer_ns() const noexcept {
+    int64_t t = next_timer_.load(std::memory_order_acquire);
+    if (has_requeue_.load(std::memory_order_acquire) && !quiesced_.load(std::memory_order_acquire)) {
+      int64_t retry = detail::now_ns() + kRequeueDelayNs;
+      if (t < 0 || retry < t) t = retry;
+    }
+    return t;
+  }
 
   // A counted reference to request `tag` if it is in flight, else empty: never a stale or
   // foreign request. With a generation, also empty if the slot was reused since.

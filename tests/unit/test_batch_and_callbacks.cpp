@@ -115,3 +115,27 @@ TEST(EventFd, EveryRemoteCompletionWakesAnEventLoopThatReadsTheFdItself) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Requeue, WaitRetriesABusyDriverWithoutAnyOtherWakeUp) {
+  Device<test::HoldDriver> dev{test::tag_set(1, 8), test::small_disk(), "hold"};
+  dev.driver().answer_busy = true;
+  auto q = dev.open_queue();
+  std::byte buf[512];
+  ASSERT_EQ(q->submit(IoDesc{Op::read, 0, 0, 512, buf}, 42), Status::ok);
+  EXPECT_GE(q->next_timer_ns(), 0);  // an event loop would come back to retry
+  std::thread ender([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    dev.driver().answer_busy = false;  // the resource frees up; nobody signals the queue
+    while (dev.driver().count() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    (void)dev.driver().take().end();
+  });
+  IoCompletion c;
+  unsigned n = q->wait(&c, 1, 1, 5'000'000'000);
+  ender.join();
+  ASSERT_EQ(n, 1u);
+  EXPECT_EQ(c.user_data, 42u);
+}
+
+}  // namespace
