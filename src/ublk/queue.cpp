@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <string>
@@ -21,6 +22,14 @@ namespace {
 // user_data of the non-tag SQEs; tags are < 65536.
 constexpr uint64_t kEventUserData = 1ull << 32;
 constexpr uint64_t kStopUserData = 2ull << 32;
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
 
 int64_t now_ns() {
   timespec ts;
@@ -69,6 +78,8 @@ struct QueueServer::Impl {
   unsigned live_tags = 0;
   bool draining = false;
   bool stopping = false;
+  bool taskrun_flag = false;  // the kernel flags queued deliveries in sq_flags
+  int64_t spin_ns = 100'000;  // how long to poll for deliveries before sleeping
 
   Impl(BlockDevice& d, const QueueConfig& c, QueueCounters& k) : dev(d), cfg(c), counters(k) {}
 
@@ -264,8 +275,14 @@ int QueueServer::set_up() {
   unsigned entries = c.depth + 8;
   io_uring_params params{};
   params.flags = IORING_SETUP_SQE128 | IORING_SETUP_SINGLE_ISSUER |
-                 IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_COOP_TASKRUN;
+                 IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
   int r = io_uring_queue_init_params(entries, &m.ring, &params);
+  if (r == -EINVAL) {
+    params = io_uring_params{};
+    params.flags = IORING_SETUP_SQE128 | IORING_SETUP_SINGLE_ISSUER |
+                   IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_COOP_TASKRUN;
+    r = io_uring_queue_init_params(entries, &m.ring, &params);
+  }
   if (r == -EINVAL) {
     io_uring_params plain{};
     plain.flags = IORING_SETUP_SQE128;
@@ -276,6 +293,10 @@ int QueueServer::set_up() {
     return r;
   }
   m.ring_ready = true;
+  m.taskrun_flag = (params.flags & IORING_SETUP_TASKRUN_FLAG) != 0;
+  if (const char* e = std::getenv("MQBLK_UBLK_SPIN_US"); e && *e)
+    m.spin_ns = int64_t{std::atoi(e)} * 1000;
+  if (!m.taskrun_flag) m.spin_ns = 0;
 
   m.ioq = m.dev.open_queue(static_cast<int>(c.q));
   m.tags.assign(c.depth, TagState{});
@@ -315,9 +336,31 @@ void QueueServer::serve() {
       tsp = &ts;
     }
     io_uring_cqe* cqe = nullptr;
-    int r = (tsp && ts.tv_sec == 0 && ts.tv_nsec == 0)
-                ? io_uring_submit_and_get_events(&m.ring)
-                : io_uring_submit_and_wait_timeout(&m.ring, &cqe, 1, tsp, nullptr);
+    if (m.spin_ns > 0 && !m.stopping && (!tsp || ts.tv_sec > 0 || ts.tv_nsec > m.spin_ns)) {
+      // Poll: hand over the commits and run whatever deliveries are queued, without
+      // sleeping; if none are, watch the ring's TASKRUN flag for a while before sleeping,
+      // so that the submitter's CPU need not wake us (an IPI) for every batch.
+      int r = io_uring_submit_and_get_events(&m.ring);
+      if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) break;
+      if (io_uring_cq_ready(&m.ring) == 0) {
+        int64_t until = now_ns() + m.spin_ns;
+        bool got = false;
+        for (unsigned i = 1;; ++i) {
+          if (IO_URING_READ_ONCE(*m.ring.sq.kflags) & IORING_SQ_TASKRUN) { got = true; break; }
+          if ((i & 31) == 0 && now_ns() > until) break;
+          cpu_relax();
+        }
+        if (got) io_uring_get_events(&m.ring);
+      }
+    }
+    int r = 0;
+    if (io_uring_cq_ready(&m.ring) > 0) {
+      // the poll above found work
+    } else if (tsp && ts.tv_sec == 0 && ts.tv_nsec == 0) {
+      r = io_uring_submit_and_get_events(&m.ring);
+    } else {
+      r = io_uring_submit_and_wait_timeout(&m.ring, &cqe, 1, tsp, nullptr);
+    }
     if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY) break;
 
     unsigned head, seen = 0;
