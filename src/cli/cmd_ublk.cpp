@@ -47,23 +47,24 @@ void setup(CLI::App& app) {
   {
     auto id = std::make_shared<int>(-1);
     auto json = std::make_shared<bool>(false);
-    auto* c = app.add_subcommand("list", "ublk devices: state, queues, depth, driver, pid, in-flight");
+    auto* c =
+        app.add_subcommand("list", "ublk devices: state, queues, depth, driver, pid, in-flight");
     c->add_option("-n,--number", *id, "only this device");
     c->add_flag("--json", *json, "machine-readable output");
     c->callback([id, json] { run(ublk::cmd_list(*id, *json)); });
   }
   {
     auto json = std::make_shared<bool>(false);
-    auto* c = app.add_subcommand(
-        "features", "drivers and their attributes, and the kernel's ublk features");
+    auto* c = app.add_subcommand("features",
+                                 "drivers and their attributes, and the kernel's ublk features");
     c->add_flag("--json", *json, "machine-readable output");
     c->callback([json] { run(ublk::cmd_features(*json)); });
   }
   {
     auto id = std::make_shared<int>(-1);
     auto fg = std::make_shared<bool>(false);
-    auto* c = app.add_subcommand(
-        "recover", "serve again a device (added with -r 1) whose server died");
+    auto* c =
+        app.add_subcommand("recover", "serve again a device (added with -r 1) whose server died");
     c->add_option("-n,--number", *id, "device id")->required();
     c->add_flag("--foreground", *fg, "serve in this process");
     c->callback([id, fg] { run(ublk::cmd_recover(*id, *fg)); });
