@@ -15,6 +15,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "mqblk/detail/clock.hpp"
@@ -146,7 +147,8 @@ class Hctx {
   static constexpr int64_t kRequeueDelayNs = 1'000'000;
   int64_t next_timer_ns() const noexcept {
     int64_t t = next_timer_.load(std::memory_order_acquire);
-    if (has_requeue_.load(std::memory_order_acquire) && !quiesced_.load(std::memory_order_acquire)) {
+    if (has_requeue_.load(std::memory_order_acquire) &&
+        !quiesced_.load(std::memory_order_acquire)) {
       int64_t retry = detail::now_ns() + kRequeueDelayNs;
       if (t < 0 || retry < t) t = retry;
     }
@@ -176,7 +178,7 @@ class Hctx {
   // Teardown: ends what the completion context holds (timers drop their references,
   // softirq and requeue entries are ended with status s).
   void drain(Status s) noexcept {
-    run_softirq_with(s);
+    run_softirq(s);
     std::vector<TimerEntry> timers;
     {
       std::lock_guard lk(timer_lock_);
@@ -206,10 +208,9 @@ class Hctx {
     }
   };
 
-  bool run_softirq() noexcept { return run_softirq_with(Status::ok, false); }
-
-  // Ends (or hands to complete()) every request on the softirq list, oldest first.
-  bool run_softirq_with(Status override_status, bool override = true) noexcept {
+  // Ends (or hands to complete()) every request on the softirq list, oldest first. With
+  // cancel_with (teardown), each is ended with that status instead, bypassing complete().
+  bool run_softirq(std::optional<Status> cancel_with = std::nullopt) noexcept {
     detail::RequestSlot* list = softirq_.exchange(nullptr, std::memory_order_acquire);
     if (!list) return false;
     detail::RequestSlot* fifo = nullptr;
@@ -221,15 +222,13 @@ class Hctx {
     }
     while (fifo) {
       detail::RequestSlot* next = fifo->next;
-      Status s = override ? override_status : fifo->status;
-      if constexpr (HasComplete<D>) {
-        if (!override) {
-          driver_->complete(*this, Owned<D>::adopt(fifo));
-          fifo = next;
-          continue;
-        }
-      }
-      (void)Owned<D>::adopt(fifo).end(s);
+      Owned<D> rq = Owned<D>::adopt(fifo);
+      if (cancel_with)
+        (void)std::move(rq).end(*cancel_with);
+      else if constexpr (HasComplete<D>)
+        driver_->complete(*this, std::move(rq));
+      else
+        (void)std::move(rq).end(fifo->status);
       fifo = next;
     }
     return true;

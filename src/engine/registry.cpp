@@ -5,13 +5,22 @@
 #include "drivers/null/null_driver.hpp"
 
 namespace mqblk {
+namespace {
+
+[[noreturn]] void unknown_driver(std::string_view driver) {
+  std::string names;
+  for (const auto& d : list_drivers()) names += (names.empty() ? "" : ", ") + d.name;
+  throw ConfigError(fmt::format("unknown driver '{}': the drivers are: {} (see `mqblk features`)",
+                                driver, names));
+}
+
+}  // namespace
 
 std::unique_ptr<BlockDevice> make_device(std::string_view driver,
                                          const std::vector<std::string>& attrs,
                                          const DeviceOverrides& overrides) {
   if (driver == "null") return null::make_null_device(attrs, overrides);
-  throw ConfigError(
-      fmt::format("unknown driver '{}': the drivers are: null (see `mqblk features`)", driver));
+  unknown_driver(driver);
 }
 
 DevicePlan plan_device(std::string_view driver, const std::vector<std::string>& attrs,
@@ -20,8 +29,7 @@ DevicePlan plan_device(std::string_view driver, const std::vector<std::string>& 
     null::NullPlan p = null::plan_null_device(attrs, overrides);
     return DevicePlan{p.limits, p.tags.nr_hw_queues, p.tags.queue_depth};
   }
-  throw ConfigError(
-      fmt::format("unknown driver '{}': the drivers are: null (see `mqblk features`)", driver));
+  unknown_driver(driver);
 }
 
 std::vector<DriverInfo> list_drivers() {
