@@ -34,7 +34,9 @@ void drain_eventfd(int fd) {
 constexpr int64_t kStopGraceNs = 5'000'000'000;
 }  // namespace
 
-IoThread::IoThread(BlockDevice& dev, const ExportInfo& exp, unsigned hw_queue) {
+IoThread::IoThread(BlockDevice& dev, const ExportInfo& exp, unsigned hw_queue,
+                   unsigned poll_us)
+    : poll_ns_(int64_t{poll_us} * 1000) {
   q_ = dev.open_queue(static_cast<int>(hw_queue));
   ctx_ = std::make_unique<ThreadCtx>(dev, *q_, exp, kPoolCapPerThread);
   nslots_ = std::clamp(dev.queue_depth(), 1u, 256u);
@@ -185,6 +187,11 @@ void IoThread::run() {
       if (conns_.empty()) break;
     }
     int64_t t = timeout_ns();
+    if (t != 0 && poll_ns_ > 0) {
+      // Inside the polling window: look without sleeping.
+      int64_t now = now_ns();
+      if (now - last_event_ns_ < poll_ns_) t = 0;
+    }
     timespec ts{};
     timespec* tsp = nullptr;
     if (t >= 0) {
@@ -195,6 +202,7 @@ void IoThread::run() {
     int n = epoll_pwait2(epfd_, evs, kEvents, tsp, nullptr);
     if (n < 0 && errno != EINTR) break;
     bool progress = false;
+    if (n > 0 && poll_ns_ > 0) last_event_ns_ = now_ns();
     for (int i = 0; i < n; i++) {
       void* p = evs[i].data.ptr;
       if (p == &wake_tag) {

@@ -152,7 +152,7 @@ int run_server(const ServerOptions& opt) {
 
   std::vector<std::unique_ptr<IoThread>> threads;
   for (unsigned q = 0; q < dev->nr_hw_queues(); q++) {
-    threads.push_back(std::make_unique<IoThread>(*dev, exp, q));
+    threads.push_back(std::make_unique<IoThread>(*dev, exp, q, opt.poll_us));
   }
 
   if (!opt.pidfile.empty()) {

@@ -6,6 +6,9 @@
 
 namespace mqblk::nbd {
 
+// Default busy-poll window of an I/O thread, microseconds.
+inline constexpr unsigned kDefaultPollUs = 50;
+
 struct ServerOptions {
   std::string socket_path;  // Unix socket, or
   std::string listen;       // TCP HOST:PORT (127.0.0.1 unless a host is given)
@@ -17,6 +20,9 @@ struct ServerOptions {
   bool exit_with_parent = false;
   bool print_uri = false;
   std::string pidfile;
+  // After its last activity an I/O thread keeps polling its sockets this long before it
+  // sleeps in epoll (0 = always sleep). See IoThread.
+  unsigned poll_us = kDefaultPollUs;
   std::string driver;
   std::vector<std::string> attrs;
 };
