@@ -120,6 +120,21 @@ class BlockDevice {
   // and sparse reads. Drivers that cannot tell report data (hole=false, zero=false).
   virtual Extent block_status(uint64_t offset, uint64_t max_len) = 0;
 
+  // Zero-copy writes, for frontends that receive a WRITE's payload from a socket.
+  // direct_window: the device's own memory for the bytes [offset, offset + len) of a write
+  // about to be submitted, or nullptr when the device lends none (the default, and for any
+  // range it would refuse or could not hold). The caller may put the payload straight into
+  // it, then submit the write (in one or several parts) with io.buf pointing into the
+  // window at each part's offset; the driver sees its own memory and does not copy. Until
+  // that write completes, the range reads old data, new data or a mix, as during any
+  // in-flight write. If the caller put bytes into the window but the write was not
+  // submitted in full or did not succeed, it must call abandon_window(offset, bytes_put),
+  // which restores what the device promises about blocks never written (the null device:
+  // they read as zeros); the range itself is then unspecified, as after any failed write.
+  // Any thread; the window stays valid while the device lives.
+  virtual std::byte* direct_window(uint64_t /*offset*/, uint64_t /*len*/) { return nullptr; }
+  virtual void abandon_window(uint64_t /*offset*/, uint64_t /*len*/) {}
+
   // Driver name and attributes, e.g. "null size=1024 memory_backed=1".
   virtual std::string describe() const = 0;
   virtual std::vector<QueueStats> stats() const = 0;

@@ -333,6 +333,14 @@ class Device final : public BlockDevice {
     return Extent{max_len, false, false};
   }
 
+  std::byte* direct_window(uint64_t offset, uint64_t len) override {
+    if constexpr (HasDirectWindow<D>) return driver_.direct_window(offset, len);
+    return nullptr;
+  }
+  void abandon_window(uint64_t offset, uint64_t len) override {
+    if constexpr (HasDirectWindow<D>) driver_.abandon_window(offset, len);
+  }
+
   std::string describe() const override { return description_; }
 
   std::vector<QueueStats> stats() const override {

@@ -27,6 +27,11 @@
 //       Thread: the creating thread, once per tag, before any I/O.
 //   Extent block_status(uint64_t offset, uint64_t max_len);                    optional
 //       Thread: any frontend thread; must be thread-safe.
+//   std::byte* direct_window(uint64_t offset, uint64_t len);                   optional
+//   void abandon_window(uint64_t offset, uint64_t len);                        (both or none)
+//       Thread: any frontend thread; must be thread-safe. Zero-copy writes: see
+//       BlockDevice::direct_window for the contract. A driver that lends its memory must
+//       recognise a write whose data() is its own memory at that offset and not copy it.
 #pragma once
 
 #include <concepts>
@@ -104,6 +109,11 @@ concept HasInitRequest = HasPdu<D> && requires(D& d, typename D::Pdu& p) {
 template <class D>
 concept HasBlockStatus = requires(D& d) {
   { d.block_status(uint64_t{}, uint64_t{}) } -> std::same_as<Extent>;
+};
+template <class D>
+concept HasDirectWindow = requires(D& d) {
+  { d.direct_window(uint64_t{}, uint64_t{}) } -> std::same_as<std::byte*>;
+  d.abandon_window(uint64_t{}, uint64_t{});
 };
 
 MQBLK_OWNERSHIP_NS_END

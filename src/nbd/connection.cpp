@@ -46,6 +46,7 @@ Slot* Connection::alloc_slot() noexcept {
   free_ = s->next;
   s->next = nullptr;
   s->buf = nullptr;
+  s->direct = false;
   s->submit_off = 0;
   s->parts_submitted = s->parts_done = 0;
   s->submit_finished = false;
@@ -58,6 +59,15 @@ Slot* Connection::alloc_slot() noexcept {
 }
 
 void Connection::release(Slot* s) noexcept {
+  if (s->direct) {
+    // The payload went straight into the device. Unless all of it was written, the device
+    // must forget the stray bytes (see BlockDevice::direct_window).
+    const bool written = s->submit_finished && s->error == 0 &&
+                         s->submit_off >= s->req.length && s->parts_done == s->parts_submitted;
+    if (!written && s->rx_have != 0) ctx_.dev.abandon_window(s->req.offset, s->rx_have);
+    s->direct = false;
+    s->buf = nullptr;
+  }
   if (s->buf) {
     payload_bytes_ -= PayloadPool::class_size(s->buf_cls);
     ctx_.pool.put(s->buf, s->buf_cls);
@@ -248,9 +258,21 @@ bool Connection::get_buffer(Slot* s) {
   return true;
 }
 
+// A WRITE's payload goes straight into the device's memory where the device lends it
+// (BlockDevice::direct_window): one copy (socket to store) instead of two, and no pool
+// memory held while it arrives. Otherwise it waits for a pool buffer.
+bool Connection::get_write_buffer(Slot* s) {
+  if (std::byte* w = ctx_.dev.direct_window(s->req.offset, s->req.length)) {
+    s->buf = w;
+    s->direct = true;
+    return true;
+  }
+  return get_buffer(s);
+}
+
 bool Connection::receive_payload() {
   Slot* s = rx_;
-  if (!s->buf && !get_buffer(s)) return false;
+  if (!s->buf && !get_write_buffer(s)) return false;
   uint32_t want = s->req.length - s->rx_have;
   size_t take = std::min<size_t>(want, in_len());
   std::memcpy(s->buf + s->rx_have, in_.get() + in_head_, take);

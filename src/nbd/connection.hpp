@@ -69,8 +69,9 @@ struct Slot {
   Connection* conn = nullptr;
   Slot* next = nullptr;
   Request req;
-  std::byte* buf = nullptr;
+  std::byte* buf = nullptr;  // payload: from the pool, or the device's window when direct
   unsigned buf_cls = 0;
+  bool direct = false;  // buf is the device's direct_window for this WRITE (no pool memory)
   uint64_t submit_off = 0;  // bytes of the range already handed to the engine
   uint32_t parts_submitted = 0;
   uint32_t parts_done = 0;
@@ -117,6 +118,7 @@ class Connection {
   bool start(Slot* s);
   bool pump(Slot* s);
   bool get_buffer(Slot* s);
+  bool get_write_buffer(Slot* s);
   void complete(Slot* s);
   void build_reply(Slot* s);
   void build_read_reply(Slot* s);

@@ -183,6 +183,13 @@ except (EOFError, ConnectionResetError):
 c = Raw()
 err, data = c.read(8 << 20, 4096)
 check(err == 0 and data == bytes(4096), "a half-received write must not be applied")
+# The half-received bytes went straight into the store's memory (zero-copy receive); a
+# later small write into the same page must not bring them back.
+c.send(1, (8 << 20) + 2048, 512, cookie=7, payload=b"w" * 512)
+check(c.reply()[1] == 0, "small write into the page of a cut-short write")
+err, data = c.read(8 << 20, 4096)
+check(err == 0 and data == bytes(2048) + b"w" * 512 + bytes(1536),
+      "bytes of a cut-short write must not reappear")
 err, data = c.read(512 << 10, 4096)
 check(err == 0 and data == pattern[512 << 10:(512 << 10) + 4096], "data intact after disconnects")
 

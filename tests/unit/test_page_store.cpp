@@ -262,6 +262,45 @@ TEST(PageStore, MemoryCapGivesNospc) {
   EXPECT_EQ(s->resident_bytes(), 8 * kPage);
 }
 
+// Zero-copy writes: bytes put into the window count only once write() is called with the
+// window as source, which copies nothing; an abandoned window write leaves no stray bytes.
+TEST(PageStore, WindowWriteAndAbandon) {
+  auto s = make(16 * kMiB);
+  const uint64_t off = 5 * kPage + 700;
+  auto data = pattern(3 * kPage, 11);
+  std::byte* w = s->window(off, data.size());
+  ASSERT_NE(w, nullptr);
+  std::copy(data.begin(), data.end(), w);
+  // Not written yet: the pages' bits are clear, so they still read as zeros.
+  EXPECT_TRUE(all_zero(read_back(*s, off, data.size())));
+  EXPECT_EQ(s->resident_bytes(), 0u);
+  ASSERT_EQ(s->write(off, w, data.size()), Status::ok);
+  EXPECT_EQ(read_back(*s, off, data.size()), data);
+  EXPECT_EQ(s->resident_bytes(), 4 * kPage);
+  EXPECT_TRUE(all_zero(read_back(*s, 5 * kPage, 700)));  // the rest of the first page
+
+  // An abandoned window write into unallocated pages, then a small write elsewhere in one
+  // of those pages: the abandoned bytes must not come back.
+  const uint64_t off2 = 12 * kPage + 100;
+  std::byte* w2 = s->window(off2, 2 * kPage);
+  ASSERT_NE(w2, nullptr);
+  std::fill(w2, w2 + 2 * kPage, std::byte{0x5A});
+  s->abandon_window(off2, 2 * kPage);
+  auto small = pattern(50, 3);
+  ASSERT_EQ(s->write(12 * kPage, small.data(), small.size()), Status::ok);
+  auto page = read_back(*s, 12 * kPage, kPage);
+  EXPECT_TRUE(std::equal(small.begin(), small.end(), page.begin()));
+  EXPECT_TRUE(std::all_of(page.begin() + 50, page.end(), [](std::byte b) { return b == std::byte{0}; }));
+  // Abandoning over allocated pages leaves their data alone.
+  s->abandon_window(off, data.size());
+  EXPECT_EQ(read_back(*s, off, data.size()), data);
+
+  // No window past the end, nor when a memory cap must be checked before bytes land.
+  EXPECT_EQ(s->window(16 * kMiB - 10, 11), nullptr);
+  auto capped = make(16 * kMiB, 8 * kPage);
+  EXPECT_EQ(capped->window(0, kPage), nullptr);
+}
+
 TEST(PageStore, BadOptions) {
   EXPECT_THROW(make(0), ConfigError);
   EXPECT_THROW(make(kMiB, 100), ConfigError);

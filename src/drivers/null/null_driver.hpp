@@ -42,6 +42,13 @@ class NullDriver {
     return store_->extent_at(offset, max_len);
   }
 
+  std::byte* direct_window(uint64_t offset, uint64_t len) {
+    return store_ ? store_->window(offset, len) : nullptr;
+  }
+  void abandon_window(uint64_t offset, uint64_t len) {
+    if (store_) store_->abandon_window(offset, len);
+  }
+
   PageStore* store() noexcept { return store_.get(); }
 
  private:

@@ -229,7 +229,9 @@ Status PageStore::fill(uint64_t off, const std::byte* src, uint64_t len) {
           !resident_pages_.compare_exchange_weak(cur, cur + reserved, std::memory_order_relaxed));
     }
   }
-  if (src != nullptr && len >= kStreamMin)
+  if (src == base_ + off) {
+    // Zero-copy: the bytes were received straight into the window.
+  } else if (src != nullptr && len >= kStreamMin)
     stream_copy(base_ + off, src, static_cast<size_t>(len));
   else if (src != nullptr)
     std::memcpy(base_ + off, src, len);
@@ -248,6 +250,22 @@ Status PageStore::fill(uint64_t off, const std::byte* src, uint64_t len) {
 
 Status PageStore::write(uint64_t off, const std::byte* src, uint64_t len) {
   return fill(off, src, len);
+}
+
+std::byte* PageStore::window(uint64_t off, uint64_t len) const noexcept {
+  if (cap_pages_ != 0 || !range_ok(off, len)) return nullptr;
+  return base_ + off;
+}
+
+void PageStore::abandon_window(uint64_t off, uint64_t len) noexcept {
+  if (!range_ok(off, len) || len == 0) return;
+  const uint64_t end = off + len;
+  for (uint64_t page = off >> kPageShift; (page << kPageShift) < end; ++page) {
+    if (test_page(page)) continue;  // allocated: its bytes are data, a failed write's or not
+    const uint64_t a = std::max(off, page << kPageShift);
+    const uint64_t b = std::min(end, (page + 1) << kPageShift);
+    std::memset(base_ + a, 0, static_cast<size_t>(b - a));
+  }
 }
 
 void PageStore::punch(uint64_t first, uint64_t end) noexcept {

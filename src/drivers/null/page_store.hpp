@@ -5,6 +5,10 @@
 // it), in 4 KiB pages, plus an atomic bitmap of the pages that hold data:
 //  - reads of unallocated pages fill zeros without touching the mapping;
 //  - writes copy into the mapping, then set the pages' bits (release; reads acquire);
+//  - a frontend may instead receive a write's bytes straight into the mapping (window()),
+//    then write() with src equal to the window sets the bits without copying; invariant:
+//    a page whose bit is clear holds zeros, except bytes of writes in progress (or of one
+//    that failed, until abandon_window() zeroes them);
 //  - discard and write_zeroes(unmap) punch holes (FALLOC_FL_PUNCH_HOLE) in whole pages and
 //    zero the covered bytes of partial pages;
 //  - reopening an existing file rebuilds the bitmap from SEEK_DATA / SEEK_HOLE;
@@ -59,6 +63,14 @@ class PageStore {
   Status discard(uint64_t off, uint64_t len);
   // unmap: as discard. !unmap: writes zeros, the pages stay (or become) allocated.
   Status write_zeroes(uint64_t off, uint64_t len, bool unmap);
+  // The mapping's bytes [off, off + len) for a zero-copy write (see the class comment), or
+  // nullptr when the range passes capacity() or a memory_cap is set (the cap is checked
+  // before any byte lands, which a window cannot do).
+  std::byte* window(uint64_t off, uint64_t len) const noexcept;
+  // Zeroes the bytes of [off, off + len) that lie in unallocated pages: a window write that
+  // never completed leaves no stray bytes for a later partial-page write to expose.
+  void abandon_window(uint64_t off, uint64_t len) noexcept;
+
   // File-backed: msync(MS_SYNC) the mapping (a no-op in effect on tmpfs). memfd: ok.
   Status flush();
 
