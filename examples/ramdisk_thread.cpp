@@ -55,7 +55,8 @@ class RamDisk {
       Owned<RamDisk> rq = std::move(todo_.front());
       todo_.pop_front();
       lk.unlock();
-      std::move(rq).end(execute(rq));  // the worker ends it: completion crosses threads
+      const Status st = execute(rq);
+      std::move(rq).end(st);  // the worker ends it: completion crosses threads
       lk.lock();
     }
   }
@@ -88,10 +89,11 @@ int main() {
 
   // Asynchronous: 32 writes in flight, then reap them.
   auto q = dev.open_queue();
-  std::vector<std::byte> bufs(32 * 4096);
+  std::vector<std::byte> bufs(size_t{32} * 4096);
   for (unsigned i = 0; i < 32; ++i) {
-    std::memset(&bufs[i * 4096], 'a' + static_cast<int>(i % 26), 4096);
-    Status s = q->submit(IoDesc{Op::write, 0, uint64_t{i} * 4096 * 7, 4096, &bufs[i * 4096]}, i);
+    std::memset(&bufs[size_t{i} * 4096], 'a' + static_cast<int>(i % 26), 4096);
+    Status s =
+        q->submit(IoDesc{Op::write, 0, uint64_t{i} * 4096 * 7, 4096, &bufs[size_t{i} * 4096]}, i);
     if (s != Status::ok) return std::fprintf(stderr, "submit: %s\n", to_string(s).data()), 1;
   }
   IoCompletion done[32];
@@ -105,7 +107,7 @@ int main() {
   std::vector<std::byte> back(4096);
   for (unsigned i = 0; i < 32; ++i) {
     if (sync_read(dev, uint64_t{i} * 4096 * 7, back.data(), 4096) != Status::ok) return 1;
-    if (std::memcmp(back.data(), &bufs[i * 4096], 4096) != 0)
+    if (std::memcmp(back.data(), &bufs[size_t{i} * 4096], 4096) != 0)
       return std::fprintf(stderr, "block %u: data differs\n", i), 1;
   }
   auto st = dev.stats()[0];

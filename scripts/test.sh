@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole suite, as CI runs it: three builds (release, ASan+UBSan, TSan), every test in
 # each (the VM tests of ublk in the release build; the sanitizer builds leave the ublk
-# frontend out, as its tests need the VM), and the NBD fuzzer for a bounded time.
+# frontend out, as its tests need the VM), the static checks (scripts/lint.sh) and the NBD
+# fuzzer for a bounded time.
 #   FUZZ_SECONDS (default 60), SKIP_VM=1 (leave the VM tests out), JOBS (build parallelism)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,8 @@ run_ctest() {  # dir, extra ctest args
 
 step "release build"
 scripts/build.sh build
+step "lint (clang-format, cppcheck, clang-tidy)"
+JOBS=2 scripts/lint.sh || fail=1
 step "release tests"
 run_ctest build -j2 -LE vm
 if [ "${SKIP_VM:-0}" != 1 ]; then

@@ -43,8 +43,8 @@ CommandRegistrar reg(20, [](CLI::App& app) {
               "exit when the parent process exits (implies --foreground)");
   s->add_flag("--print-uri", a->opt.print_uri, "print the NBD URI once listening");
   s->add_option("--poll-us", a->opt.poll_us,
-                 "after the last request, poll the sockets this many microseconds before "
-                 "sleeping (lower latency for a core's CPU while busy; 0 = never poll)")
+                "after the last request, poll the sockets this many microseconds before "
+                "sleeping (lower latency for a core's CPU while busy; 0 = never poll)")
       ->capture_default_str()
       ->check(CLI::Range(0u, 1000000u));
   s->add_option("--pidfile,-P", a->opt.pidfile, "write the server's pid here once listening");

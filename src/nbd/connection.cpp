@@ -62,8 +62,8 @@ void Connection::release(Slot* s) noexcept {
   if (s->direct) {
     // The payload went straight into the device. Unless all of it was written, the device
     // must forget the stray bytes (see BlockDevice::direct_window).
-    const bool written = s->submit_finished && s->error == 0 &&
-                         s->submit_off >= s->req.length && s->parts_done == s->parts_submitted;
+    const bool written = s->submit_finished && s->error == 0 && s->submit_off >= s->req.length &&
+                         s->parts_done == s->parts_submitted;
     if (!written && s->rx_have != 0) ctx_.dev.abandon_window(s->req.offset, s->rx_have);
     s->direct = false;
     s->buf = nullptr;
@@ -207,9 +207,7 @@ bool Connection::handle_header() {
       state_ = State::draining;
       if (in_use_ == 0) die();
       return false;
-    case Action::close:
-      die();
-      return false;
+    case Action::close: die(); return false;
     case Action::reply_error: {
       Slot* s = alloc_slot();
       s->req = r;
@@ -357,8 +355,7 @@ bool Connection::start(Slot* s) {
     case kCmdWrite:
     case kCmdFlush:
     case kCmdTrim:
-    case kCmdWriteZeroes:
-      return pump(s);
+    case kCmdWriteZeroes: return pump(s);
     default:
       // CACHE (a memory device is always "cached") and BLOCK_STATUS are answered now.
       complete(s);
@@ -375,7 +372,10 @@ bool Connection::pump(Slot* s) {
     case kCmdRead: d.op = Op::read; break;
     case kCmdWrite: d.op = Op::write; break;
     case kCmdFlush: d.op = Op::flush; break;
-    case kCmdTrim: d.op = Op::discard; max_part = e.max_trim_part; break;
+    case kCmdTrim:
+      d.op = Op::discard;
+      max_part = e.max_trim_part;
+      break;
     default:
       d.op = Op::write_zeroes;
       max_part = e.max_zero_part;
@@ -431,8 +431,10 @@ void Connection::complete(Slot* s) {
 
 void Connection::enqueue(Slot* s) {
   s->next = nullptr;
-  if (send_tail_) send_tail_->next = s;
-  else send_head_ = s;
+  if (send_tail_)
+    send_tail_->next = s;
+  else
+    send_head_ = s;
   send_tail_ = s;
   mark_dirty();
 }
@@ -558,7 +560,7 @@ void Connection::build_block_status_reply(Slot* s) {
   }
   for (unsigned i = 0; i < n; i++) desc += encode_extent(desc, lens[i], flags[i]);
   size_t hdr = encode_block_status_header(sc, r.cookie, kBaseAllocationId, n);
-  size_t total = hdr + 8 * n;
+  size_t total = hdr + size_t{8} * n;
   s->iov[0] = {sc, total};
   s->niov = 1;
   s->reply_len = total;

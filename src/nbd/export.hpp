@@ -22,7 +22,7 @@ inline constexpr uint32_t kMaxPayload = 32u << 20;
 inline constexpr uint32_t kMaxDiscardPayload = 64u << 20;
 
 struct ExportInfo {
-  std::string name;         // "" is the default export and always matches too
+  std::string name;  // "" is the default export and always matches too
   std::string description;
   uint64_t size = 0;
   uint32_t min_block = 512;
@@ -33,7 +33,7 @@ struct ExportInfo {
   uint64_t max_trim_part = 0;
   uint64_t max_zero_part = 0;
   bool read_only = false;
-  bool flush = false;       // volatile write cache: FLUSH is meaningful
+  bool flush = false;  // volatile write cache: FLUSH is meaningful
   bool fua = false;
   bool rotational = false;
 

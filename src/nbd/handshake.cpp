@@ -160,23 +160,17 @@ void Handshake::handle_option() {
       reply(kRepAck);
       return;
     }
-    case kOptStartTls:
-      return error(kRepErrUnsup, "TLS is not supported by this server");
-    case kOptInfo:
-      return handle_info_go(false);
-    case kOptGo:
-      return handle_info_go(true);
+    case kOptStartTls: return error(kRepErrUnsup, "TLS is not supported by this server");
+    case kOptInfo: return handle_info_go(false);
+    case kOptGo: return handle_info_go(true);
     case kOptStructuredReply:
       if (!data_.empty()) return error(kRepErrInvalid, "NBD_OPT_STRUCTURED_REPLY takes no data");
       neg_.structured_replies = true;
       reply(kRepAck);
       return;
-    case kOptListMetaContext:
-      return handle_meta_context(false);
-    case kOptSetMetaContext:
-      return handle_meta_context(true);
-    default:
-      return error(kRepErrUnsup, "option not supported");
+    case kOptListMetaContext: return handle_meta_context(false);
+    case kOptSetMetaContext: return handle_meta_context(true);
+    default: return error(kRepErrUnsup, "option not supported");
   }
 }
 
@@ -255,7 +249,8 @@ void Handshake::handle_meta_context(bool set) {
   for (uint32_t i = 0; i < nr; i++) {
     uint32_t qlen = 0;
     std::string q;
-    if (!r.u32(qlen) || !r.str(qlen, q)) return error(kRepErrInvalid, "malformed meta context query");
+    if (!r.u32(qlen) || !r.str(qlen, q))
+      return error(kRepErrInvalid, "malformed meta context query");
     // LIST accepts a bare namespace ("base:") as "everything in it"; SET wants full names.
     if (q == kBaseAllocation || (!set && q == "base:")) match = true;
   }

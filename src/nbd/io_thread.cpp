@@ -34,8 +34,7 @@ void drain_eventfd(int fd) {
 constexpr int64_t kStopGraceNs = 5'000'000'000;
 }  // namespace
 
-IoThread::IoThread(BlockDevice& dev, const ExportInfo& exp, unsigned hw_queue,
-                   unsigned poll_us)
+IoThread::IoThread(BlockDevice& dev, const ExportInfo& exp, unsigned hw_queue, unsigned poll_us)
     : poll_ns_(int64_t{poll_us} * 1000) {
   q_ = dev.open_queue(static_cast<int>(hw_queue));
   ctx_ = std::make_unique<ThreadCtx>(dev, *q_, exp, kPoolCapPerThread);
@@ -110,7 +109,8 @@ void IoThread::reap_all(bool& progress) {
   for (;;) {
     unsigned n = q_->reap(done, 128);
     for (unsigned i = 0; i < n; i++) {
-      auto* s = reinterpret_cast<Slot*>(done[i].user_data);
+      // user_data is the Slot's address, set by Connection::pump.
+      auto* s = reinterpret_cast<Slot*>(done[i].user_data);  // NOLINT(performance-no-int-to-ptr)
       s->conn->on_part_done(s, done[i].status);
     }
     if (n) progress = true;

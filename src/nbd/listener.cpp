@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
+#include <system_error>
 
 namespace mqblk::nbd {
 
@@ -40,7 +41,8 @@ ListenAddress parse_listen(const std::string& spec) {
   std::string s = spec;
   if (s[0] == '[') {
     auto close = s.find(']');
-    if (close == std::string::npos) fail("--listen " + spec + ": missing ']' after the IPv6 address");
+    if (close == std::string::npos)
+      fail("--listen " + spec + ": missing ']' after the IPv6 address");
     a.host = s.substr(1, close - 1);
     std::string rest = s.substr(close + 1);
     if (!rest.empty()) {
@@ -108,13 +110,14 @@ Listener Listener::unix_socket(const std::string& path) {
   }
   Listener l;
   l.fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (l.fd_ < 0) fail(std::string("socket(AF_UNIX): ") + std::strerror(errno));
+  if (l.fd_ < 0) fail(std::string("socket(AF_UNIX): ") + std::generic_category().message(errno));
   if (::bind(l.fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
-    fail("--socket " + path + ": cannot bind: " + std::strerror(errno) +
+    fail("--socket " + path + ": cannot bind: " + std::generic_category().message(errno) +
          ": check that the directory exists and is writable");
   }
   l.path_ = path;
-  if (::listen(l.fd_, 128) != 0) fail("--socket " + path + ": listen: " + std::strerror(errno));
+  if (::listen(l.fd_, 128) != 0)
+    fail("--socket " + path + ": listen: " + std::generic_category().message(errno));
   return l;
 }
 
@@ -126,7 +129,9 @@ Listener Listener::tcp(const ListenAddress& addr) {
   hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
   addrinfo* res = nullptr;
   int rc = ::getaddrinfo(host.c_str(), addr.port.c_str(), &hints, &res);
-  if (rc != 0) fail("--listen " + host + ":" + addr.port + ": " + gai_strerror(rc) + ": give a numeric address");
+  if (rc != 0)
+    fail("--listen " + host + ":" + addr.port + ": " + gai_strerror(rc) +
+         ": give a numeric address");
   Listener l;
   std::string err = "no address";
   for (addrinfo* ai = res; ai; ai = ai->ai_next) {
@@ -154,7 +159,7 @@ Listener Listener::tcp(const ListenAddress& addr) {
       }
       break;
     }
-    err = std::strerror(errno);
+    err = std::generic_category().message(errno);
     ::close(fd);
   }
   ::freeaddrinfo(res);
@@ -166,7 +171,8 @@ Listener Listener::tcp(const ListenAddress& addr) {
 }
 
 std::string Listener::uri(const std::string& export_name) const {
-  if (is_unix()) return "nbd+unix:///" + percent_encode(export_name) + "?socket=" + percent_encode(path_);
+  if (is_unix())
+    return "nbd+unix:///" + percent_encode(export_name) + "?socket=" + percent_encode(path_);
   std::string host = host_;
   if (host == "0.0.0.0") host = "127.0.0.1";
   if (host == "[::]") host = "[::1]";

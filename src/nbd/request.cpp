@@ -30,10 +30,15 @@ bool aligned(const Request& r, uint32_t min_block) {
 
 Plan plan_write(const Request& r, const ExportInfo& exp) {
   Plan p = ok();
-  if (r.flags & ~kCmdFlagFua) p = err(kEinval);
-  else if (exp.read_only) p = err(kEperm);
-  else if (r.length == 0 || r.length > exp.max_block || !aligned(r, exp.min_block)) p = err(kEinval);
-  else if (!in_range(r, exp.size)) p = err(kEnospc);
+  // The order is the precedence of the errors (a bad flag is EINVAL even when read-only).
+  if (r.flags & ~kCmdFlagFua)
+    p = err(kEinval);  // NOLINT(bugprone-branch-clone)
+  else if (exp.read_only)
+    p = err(kEperm);
+  else if (r.length == 0 || r.length > exp.max_block || !aligned(r, exp.min_block))
+    p = err(kEinval);
+  else if (!in_range(r, exp.size))
+    p = err(kEnospc);
   if (p.action == Action::execute) return p;
   // The payload is on the wire whatever we think of the header.
   if (r.length > kMaxDiscardPayload) return {Action::close, p.error};
@@ -47,14 +52,13 @@ Plan plan_request(const Request& r, const ExportInfo& exp, const Negotiated& neg
     case kCmdRead: {
       uint16_t allowed = kCmdFlagFua | (neg.structured_replies ? kCmdFlagDf : 0);
       if (r.flags & ~allowed) return err(kEinval);
-      if (r.length == 0 || r.length > exp.max_block || !aligned(r, exp.min_block)) return err(kEinval);
+      if (r.length == 0 || r.length > exp.max_block || !aligned(r, exp.min_block))
+        return err(kEinval);
       if (!in_range(r, exp.size)) return err(kEinval);
       return ok();
     }
-    case kCmdWrite:
-      return plan_write(r, exp);
-    case kCmdDisc:
-      return {Action::disconnect, 0};
+    case kCmdWrite: return plan_write(r, exp);
+    case kCmdDisc: return {Action::disconnect, 0};
     case kCmdFlush:
       // Offset and length should be 0; a flush covers the whole device anyway.
       if (r.flags & ~kCmdFlagFua) return err(kEinval);
@@ -82,8 +86,7 @@ Plan plan_request(const Request& r, const ExportInfo& exp, const Negotiated& neg
       if (!neg.structured_replies || !neg.base_allocation) return err(kEinval);
       if (r.length == 0 || !in_range(r, exp.size)) return err(kEinval);
       return ok();
-    default:
-      return err(kEinval);
+    default: return err(kEinval);
   }
 }
 

@@ -25,11 +25,11 @@ struct Request {
 bool parse_request(const uint8_t* p, Request& out) noexcept;
 
 enum class Action : uint8_t {
-  execute,            // valid: run it (WRITE: its payload of length bytes follows)
-  reply_error,        // invalid, no payload follows: reply with error
-  discard_then_error, // invalid WRITE: read and drop length payload bytes, then reply error
-  disconnect,         // NBD_CMD_DISC: finish in-flight requests, then close
-  close,              // cannot continue safely (an unacceptably large bogus payload)
+  execute,             // valid: run it (WRITE: its payload of length bytes follows)
+  reply_error,         // invalid, no payload follows: reply with error
+  discard_then_error,  // invalid WRITE: read and drop length payload bytes, then reply error
+  disconnect,          // NBD_CMD_DISC: finish in-flight requests, then close
+  close,               // cannot continue safely (an unacceptably large bogus payload)
 };
 
 struct Plan {

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
@@ -19,6 +20,9 @@
 #include <memory>
 #include <optional>
 #include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
 #include <vector>
 
 #include "mqblk/registry.hpp"
@@ -46,9 +50,10 @@ void check_options(const ServerOptions& o) {
 // Returns the write end of the readiness pipe in the child.
 int daemonize() {
   int p[2];
-  if (::pipe2(p, O_CLOEXEC) != 0) fail(std::string("pipe: ") + std::strerror(errno));
+  if (::pipe2(p, O_CLOEXEC) != 0)
+    fail(std::string("pipe: ") + std::generic_category().message(errno));
   pid_t pid = ::fork();
-  if (pid < 0) fail(std::string("fork: ") + std::strerror(errno));
+  if (pid < 0) fail(std::string("fork: ") + std::generic_category().message(errno));
   if (pid > 0) {
     ::close(p[1]);
     char c = 0;
@@ -74,25 +79,40 @@ void detach_stdio() {
   ::close(devnull);
 }
 
+// The I/O threads run by now, so the child may only make async-signal-safe calls between
+// fork and exec: its environment and arguments are built before the fork.
 pid_t spawn_run(const std::string& cmd, const Listener& l, const std::string& uri) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    const std::string_view kv(*e);
+    auto is = [&](std::string_view k) {
+      return kv.size() > k.size() && kv.substr(0, k.size()) == k && kv[k.size()] == '=';
+    };
+    if (!is("uri") && !is("nbd") && !is("unixsocket") && !is("port")) env.emplace_back(kv);
+  }
+  env.push_back("uri=" + uri);
+  env.push_back("nbd=" + uri);
+  if (l.is_unix())
+    env.push_back("unixsocket=" + l.path());
+  else
+    env.push_back("port=" + std::to_string(l.port()));
+  std::vector<char*> envp;
+  envp.reserve(env.size() + 1);
+  for (std::string& kv : env) envp.push_back(kv.data());
+  envp.push_back(nullptr);
+  std::string sh = "sh", dash_c = "-c", command = cmd;
+  char* argv[] = {sh.data(), dash_c.data(), command.data(), nullptr};
+  static constexpr char kExecFailed[] = "mqblk: --run: cannot execute /bin/sh\n";
+
   pid_t pid = ::fork();
-  if (pid < 0) fail(std::string("--run: fork: ") + std::strerror(errno));
+  if (pid < 0) fail(std::string("--run: fork: ") + std::generic_category().message(errno));
   if (pid == 0) {
     sigset_t none;
     sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::pthread_sigmask(SIG_SETMASK, &none, nullptr);
     ::signal(SIGPIPE, SIG_DFL);
-    ::setenv("uri", uri.c_str(), 1);
-    ::setenv("nbd", uri.c_str(), 1);
-    if (l.is_unix()) {
-      ::setenv("unixsocket", l.path().c_str(), 1);
-      ::unsetenv("port");
-    } else {
-      ::setenv("port", std::to_string(l.port()).c_str(), 1);
-      ::unsetenv("unixsocket");
-    }
-    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
-    std::fprintf(stderr, "mqblk: --run: cannot run /bin/sh: %s\n", std::strerror(errno));
+    ::execve("/bin/sh", argv, envp.data());
+    (void)!::write(2, kExecFailed, sizeof kExecFailed - 1);
     std::_Exit(127);
   }
   return pid;
@@ -125,14 +145,15 @@ int run_server(const ServerOptions& opt) {
 
   int ready_fd = -1;
   if (background) ready_fd = daemonize();  // before any thread exists
-  ::sigprocmask(SIG_BLOCK, &mask, nullptr);
+  ::pthread_sigmask(SIG_BLOCK, &mask, nullptr);
   int sfd = ::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-  if (sfd < 0) fail(std::string("signalfd: ") + std::strerror(errno));
+  if (sfd < 0) fail(std::string("signalfd: ") + std::generic_category().message(errno));
 
   auto dev = make_device(opt.driver, opt.attrs);
   std::string why = dev->limits().validate();
   if (!why.empty()) fail("device limits: " + why);
-  const ExportInfo exp = ExportInfo::from_limits(dev->limits(), opt.name, opt.description, opt.read_only);
+  const ExportInfo exp =
+      ExportInfo::from_limits(dev->limits(), opt.name, opt.description, opt.read_only);
 
   TempDir tmp;
   std::optional<Listener> l;
@@ -142,7 +163,7 @@ int run_server(const ServerOptions& opt) {
     l.emplace(Listener::tcp(parse_listen(opt.listen)));
   } else if (!opt.run.empty()) {
     char dir[] = "/tmp/mqblk-nbdXXXXXX";
-    if (!::mkdtemp(dir)) fail(std::string("mkdtemp: ") + std::strerror(errno));
+    if (!::mkdtemp(dir)) fail(std::string("mkdtemp: ") + std::generic_category().message(errno));
     tmp.path = dir;
     l.emplace(Listener::unix_socket(tmp.path + "/sock"));
   } else {
@@ -157,7 +178,9 @@ int run_server(const ServerOptions& opt) {
 
   if (!opt.pidfile.empty()) {
     FILE* f = std::fopen(opt.pidfile.c_str(), "w");
-    if (!f) fail("--pidfile " + opt.pidfile + ": " + std::strerror(errno) + ": check the directory");
+    if (!f)
+      fail("--pidfile " + opt.pidfile + ": " + std::generic_category().message(errno) +
+           ": check the directory");
     std::fprintf(f, "%d\n", static_cast<int>(::getpid()));
     std::fclose(f);
   }

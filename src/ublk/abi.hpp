@@ -53,9 +53,7 @@ constexpr uint32_t ioc(unsigned dir, unsigned nr, unsigned size) {
          (size << _IOC_SIZESHIFT);
 }
 constexpr uint32_t ior(unsigned nr) { return ioc(_IOC_READ, nr, sizeof(CtrlCmd)); }
-constexpr uint32_t iowr(unsigned nr) {
-  return ioc(_IOC_READ | _IOC_WRITE, nr, sizeof(CtrlCmd));
-}
+constexpr uint32_t iowr(unsigned nr) { return ioc(_IOC_READ | _IOC_WRITE, nr, sizeof(CtrlCmd)); }
 
 inline constexpr uint32_t kUCmdGetQueueAffinity = ior(kCmdGetQueueAffinity);
 inline constexpr uint32_t kUCmdGetDevInfo = ior(kCmdGetDevInfo);
@@ -206,9 +204,7 @@ static_assert(sizeof(IoCmd) == 16);
 
 inline constexpr unsigned kIoFetchReq = 0x20;
 inline constexpr unsigned kIoCommitAndFetchReq = 0x21;
-constexpr uint32_t io_iowr(unsigned nr) {
-  return ioc(_IOC_READ | _IOC_WRITE, nr, sizeof(IoCmd));
-}
+constexpr uint32_t io_iowr(unsigned nr) { return ioc(_IOC_READ | _IOC_WRITE, nr, sizeof(IoCmd)); }
 inline constexpr uint32_t kUIoFetchReq = io_iowr(kIoFetchReq);
 inline constexpr uint32_t kUIoCommitAndFetchReq = io_iowr(kIoCommitAndFetchReq);
 

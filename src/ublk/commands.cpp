@@ -19,8 +19,6 @@
 namespace mqblk::ublk {
 namespace {
 
-using namespace std::chrono_literals;
-
 int fail(const std::string& msg) {
   std::fprintf(stderr, "mqblk: %s\n", msg.c_str());
   return 1;
@@ -115,7 +113,7 @@ std::string state_name(uint16_t s) {
 
 }  // namespace
 
-int cmd_add(AddOptions o) {
+int cmd_add(const AddOptions& o) {
   // Probe first so that a machine without ublk gets the one-line answer at once.
   try {
     Control ctl;
@@ -151,8 +149,8 @@ int cmd_recover(int id, bool foreground) {
   if (id < 0) return fail("recover needs -n ID");
   auto saved = load_config(static_cast<uint32_t>(id));
   if (!saved)
-    return fail("no saved configuration for ublk device " + std::to_string(id) + " in " +
-                kRunDir + "; it was not added by mqblk or was deleted");
+    return fail("no saved configuration for ublk device " + std::to_string(id) + " in " + kRunDir +
+                "; it was not added by mqblk or was deleted");
   if (!saved->recovery)
     return fail("ublk device " + std::to_string(id) +
                 " was added without -r 1, so it cannot be recovered; `mqblk del -n " +
@@ -160,7 +158,7 @@ int cmd_recover(int id, bool foreground) {
   try {
     Control ctl;
     // After the server dies the kernel quiesces the device; give it a moment.
-    auto end = std::chrono::steady_clock::now() + 5s;
+    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     for (;;) {
       abi::DevInfo info = ctl.get_dev_info(static_cast<uint32_t>(id));
       if (info.state == abi::kStateQuiesced) break;
@@ -170,7 +168,7 @@ int cmd_recover(int id, bool foreground) {
       if (std::chrono::steady_clock::now() > end)
         return fail("ublk device " + std::to_string(id) + " is " + state_name(info.state) +
                     ", not quiesced; only a device whose server died can be recovered");
-      std::this_thread::sleep_for(20ms);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   } catch (const UblkError& e) {
     return fail(e.what());
@@ -198,14 +196,14 @@ int del_one(Control& ctl, uint32_t id) {
   pid_t pid = saved ? saved->pid : 0;
   if (pid_alive(pid)) {
     kill(pid, SIGTERM);
-    auto end = std::chrono::steady_clock::now() + 20s;
+    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (pid_alive(pid) && std::chrono::steady_clock::now() < end)
-      std::this_thread::sleep_for(10ms);
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     if (pid_alive(pid)) {
       std::fprintf(stderr, "mqblk: server %d of ublk device %u did not stop in 20 s; killing it\n",
                    static_cast<int>(pid), id);
       kill(pid, SIGKILL);
-      while (pid_alive(pid)) std::this_thread::sleep_for(10ms);
+      while (pid_alive(pid)) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
   }
   int rc = 0;
@@ -222,11 +220,21 @@ int del_one(Control& ctl, uint32_t id) {
     }
   }
   if (exists) {
-    try { ctl.stop_dev(id); } catch (const UblkError& e) {
-      if (e.err() != ENODEV) { fail(e.what()); rc = 1; }
+    try {
+      ctl.stop_dev(id);
+    } catch (const UblkError& e) {
+      if (e.err() != ENODEV) {
+        fail(e.what());
+        rc = 1;
+      }
     }
-    try { ctl.del_dev(id); } catch (const UblkError& e) {
-      if (e.err() != ENODEV) { fail(e.what()); rc = 1; }
+    try {
+      ctl.del_dev(id);
+    } catch (const UblkError& e) {
+      if (e.err() != ENODEV) {
+        fail(e.what());
+        rc = 1;
+      }
     }
   }
   std::ifstream rep(run_path(id, ".report"));
@@ -277,8 +285,8 @@ int cmd_list(int id, bool json) {
   } catch (const UblkError& e) {
     return fail(e.what());
   }
-  std::vector<uint32_t> ids = id >= 0 ? std::vector<uint32_t>{static_cast<uint32_t>(id)}
-                                      : saved_ids();
+  std::vector<uint32_t> ids =
+      id >= 0 ? std::vector<uint32_t>{static_cast<uint32_t>(id)} : saved_ids();
   nlohmann::json out = nlohmann::json::array();
   for (uint32_t i : ids) {
     auto saved = load_config(i);
@@ -336,8 +344,8 @@ int cmd_features(bool json) {
   for (const auto& dr : list_drivers()) {
     nlohmann::json attrs = nlohmann::json::array();
     for (const auto& a : dr.attributes)
-      attrs.push_back({{"name", a.name}, {"default", a.default_value}, {"unit", a.unit},
-                       {"help", a.help}});
+      attrs.push_back(
+          {{"name", a.name}, {"default", a.default_value}, {"unit", a.unit}, {"help", a.help}});
     drivers.push_back({{"name", dr.name}, {"help", dr.help}, {"attributes", attrs}});
   }
   nlohmann::json ublk = {{"available", false}};

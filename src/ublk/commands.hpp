@@ -19,7 +19,7 @@ struct AddOptions {
   std::vector<std::string> attrs;
 };
 
-int cmd_add(AddOptions opts);
+int cmd_add(const AddOptions& opts);
 int cmd_del(int id, bool all);
 int cmd_list(int id, bool json);
 int cmd_features(bool json);

@@ -31,9 +31,8 @@ Control::Control() : ring_(std::make_unique<io_uring>()) {
     int e = errno;
     if (e == ENOENT || e == ENODEV || e == ENXIO)
       throw UblkError(unavailable_message(std::string(kControlPath) + " does not exist"), e);
-    throw UblkError(unavailable_message(std::string("cannot open ") + kControlPath + ": " +
-                                        errno_text(e)),
-                    e);
+    throw UblkError(
+        unavailable_message(std::string("cannot open ") + kControlPath + ": " + errno_text(e)), e);
   }
   int r = io_uring_queue_init(4, ring_.get(), IORING_SETUP_SQE128);
   if (r < 0) {
@@ -59,10 +58,9 @@ int Control::run(uint32_t cmd_op, abi::CtrlCmd& cmd, const char* name) {
   sqe->cmd_op = cmd_op;
   std::memcpy(sqe->cmd, &cmd, sizeof cmd);
 
-  std::string what = std::string("ublk ") + name + " (device " +
-                     (cmd.dev_id == abi::kAnyDevice ? std::string("new")
-                                                    : std::to_string(cmd.dev_id)) +
-                     ")";
+  std::string what =
+      std::string("ublk ") + name + " (device " +
+      (cmd.dev_id == abi::kAnyDevice ? std::string("new") : std::to_string(cmd.dev_id)) + ")";
   io_uring_cqe* cqe = nullptr;
   int r;
   bool timed_out;
@@ -77,8 +75,9 @@ int Control::run(uint32_t cmd_op, abi::CtrlCmd& cmd, const char* name) {
     timed_out = wd.expired();
   }
   if (r < 0 && cqe == nullptr) {
-    if (timed_out) throw UblkError(what + " timed out after " +
-                                   std::to_string(timeout_.count()) + " ms", ETIMEDOUT);
+    if (timed_out)
+      throw UblkError(what + " timed out after " + std::to_string(timeout_.count()) + " ms",
+                      ETIMEDOUT);
     throw UblkError(what + ": io_uring: " + errno_text(-r), -r);
   }
   int res = cqe->res;

@@ -90,7 +90,7 @@ struct QueueServer::Impl {
     if (bufs) munmap(bufs, bufs_len);
   }
 
-  std::byte* buf(unsigned tag) { return bufs + size_t{tag} * cfg.buf_bytes; }
+  std::byte* buf(unsigned tag) { return bufs + static_cast<size_t>(tag) * cfg.buf_bytes; }
 
   // Never fails for lack of room: the ring has an entry per tag plus the two reads, and
   // each of those has at most one SQE outstanding.
@@ -135,10 +135,12 @@ struct QueueServer::Impl {
       // The first few errors go to the log with the request: enough to debug, never a flood.
       if (counters.errors.fetch_add(1, std::memory_order_relaxed) < 8) {
         const abi::IoDesc& d = descs[tag];
-        std::fprintf(stderr, "mqblk-ublk: queue %u tag %u: op %u flags 0x%x sector %llu "
-                     "sectors %u ended with %s\n", cfg.q, tag, d.op_flags & 0xff,
-                     d.op_flags >> 8, static_cast<unsigned long long>(d.start_sector),
-                     d.nr_sectors, errno_text(-result).c_str());
+        std::fprintf(stderr,
+                     "mqblk-ublk: queue %u tag %u: op %u flags 0x%x sector %llu "
+                     "sectors %u ended with %s\n",
+                     cfg.q, tag, d.op_flags & 0xff, d.op_flags >> 8,
+                     static_cast<unsigned long long>(d.start_sector), d.nr_sectors,
+                     errno_text(-result).c_str());
       }
     }
     queue_io_cmd(abi::kUIoCommitAndFetchReq, tag, result);
@@ -176,15 +178,12 @@ struct QueueServer::Impl {
         io.offset = 0;
         io.len = 0;
         break;
-      case abi::kOpDiscard:
-        io.op = Op::discard;
-        break;
+      case abi::kOpDiscard: io.op = Op::discard; break;
       case abi::kOpWriteZeroes:
         io.op = Op::write_zeroes;
         if (kflags & abi::kIoFNoUnmap) io.flags |= kReqNoUnmap;
         break;
-      default:
-        return commit(tag, -EOPNOTSUPP);
+      default: return commit(tag, -EOPNOTSUPP);
     }
     if (io.len > cfg.buf_bytes && op_has_data(io.op)) return commit(tag, -EIO);
     Status s = ioq->submit_tag(tag, io, tag);
@@ -252,16 +251,15 @@ int QueueServer::set_up() {
                  static_cast<off_t>(abi::kCmdBufOffset + c.q * abi::kMaxCmdBufSize));
   if (p == MAP_FAILED) {
     int e = errno;
-    error_ = "queue " + std::to_string(c.q) + ": mmap of the request descriptors: " +
-             errno_text(e);
+    error_ = "queue " + std::to_string(c.q) + ": mmap of the request descriptors: " + errno_text(e);
     return -e;
   }
   m.descs = static_cast<const abi::IoDesc*>(p);
 
   // Buffers are reserved, not populated: only the bytes requests touch cost memory.
   m.bufs_len = size_t{c.depth} * c.buf_bytes;
-  p = mmap(nullptr, m.bufs_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS |
-           MAP_NORESERVE, -1, 0);
+  p = mmap(nullptr, m.bufs_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+           -1, 0);
   if (p == MAP_FAILED) {
     int e = errno;
     error_ = "queue " + std::to_string(c.q) + ": buffer reservation: " + errno_text(e);
@@ -274,13 +272,13 @@ int QueueServer::set_up() {
   // them; fall back to a plain ring.
   unsigned entries = c.depth + 8;
   io_uring_params params{};
-  params.flags = IORING_SETUP_SQE128 | IORING_SETUP_SINGLE_ISSUER |
-                 IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+  params.flags = IORING_SETUP_SQE128 | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+                 IORING_SETUP_TASKRUN_FLAG;
   int r = io_uring_queue_init_params(entries, &m.ring, &params);
   if (r == -EINVAL) {
     params = io_uring_params{};
-    params.flags = IORING_SETUP_SQE128 | IORING_SETUP_SINGLE_ISSUER |
-                   IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_COOP_TASKRUN;
+    params.flags = IORING_SETUP_SQE128 | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+                   IORING_SETUP_COOP_TASKRUN;
     r = io_uring_queue_init_params(entries, &m.ring, &params);
   }
   if (r == -EINVAL) {
@@ -294,7 +292,8 @@ int QueueServer::set_up() {
   }
   m.ring_ready = true;
   m.taskrun_flag = (params.flags & IORING_SETUP_TASKRUN_FLAG) != 0;
-  if (const char* e = std::getenv("MQBLK_UBLK_SPIN_US"); e && *e)
+  // Tuning knob read before the queue starts; nothing in mqblk calls setenv.
+  if (const char* e = std::getenv("MQBLK_UBLK_SPIN_US"); e && *e)  // NOLINT(concurrency-mt-unsafe)
     m.spin_ns = int64_t{std::atoi(e)} * 1000;
   if (!m.taskrun_flag) m.spin_ns = 0;
 
@@ -346,7 +345,10 @@ void QueueServer::serve() {
         int64_t until = now_ns() + m.spin_ns;
         bool got = false;
         for (unsigned i = 1;; ++i) {
-          if (IO_URING_READ_ONCE(*m.ring.sq.kflags) & IORING_SQ_TASKRUN) { got = true; break; }
+          if (IO_URING_READ_ONCE(*m.ring.sq.kflags) & IORING_SQ_TASKRUN) {
+            got = true;
+            break;
+          }
           if ((i & 31) == 0 && now_ns() > until) break;
           cpu_relax();
         }

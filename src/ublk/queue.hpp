@@ -51,7 +51,7 @@ struct QueueConfig {
   // the kernel's STOP_DEV can drain), then kStop (finish what the engine holds and exit).
   const std::atomic<int>* phase = nullptr;
   int stop_fd = -1;
-  cpu_set_t cpus{};        // where the thread runs; empty: anywhere
+  cpu_set_t cpus{};  // where the thread runs; empty: anywhere
   bool pin = false;
 };
 

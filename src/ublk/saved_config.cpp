@@ -26,9 +26,15 @@ void ensure_run_dir() {
 void save_config(const SavedConfig& c) {
   ensure_run_dir();
   nlohmann::json j = {
-      {"id", c.id},           {"driver", c.driver},       {"attrs", c.attrs},
-      {"queues", c.queues},   {"depth", c.depth},         {"recovery", c.recovery},
-      {"user_copy", c.user_copy}, {"pid", c.pid},         {"shm_file", c.shm_file},
+      {"id", c.id},
+      {"driver", c.driver},
+      {"attrs", c.attrs},
+      {"queues", c.queues},
+      {"depth", c.depth},
+      {"recovery", c.recovery},
+      {"user_copy", c.user_copy},
+      {"pid", c.pid},
+      {"shm_file", c.shm_file},
   };
   // Write then rename, so a reader never sees half a file.
   std::string path = run_path(c.id, ".json");
@@ -64,7 +70,8 @@ std::vector<uint32_t> saved_ids() {
   std::vector<uint32_t> ids;
   DIR* d = opendir(kRunDir);
   if (!d) return ids;
-  while (dirent* e = readdir(d)) {
+  // readdir is safe on a DIR stream no other thread uses (glibc; readdir_r is deprecated).
+  while (dirent* e = readdir(d)) {  // NOLINT(concurrency-mt-unsafe)
     std::string n = e->d_name;
     if (n.size() < 6 || n.substr(n.size() - 5) != ".json") continue;
     std::string stem = n.substr(0, n.size() - 5);

@@ -106,7 +106,9 @@ void write_file_atomically(const std::string& path, const std::string& text) {
 void place_queue_thread(Control& ctl, unsigned q, QueueConfig& cfg) {
   CPU_ZERO(&cfg.cpus);
   cfg.pin = false;
-  if (const char* cpu = std::getenv("MQBLK_UBLK_CPU"); cpu && *cpu) {
+  // Read at start-up; nothing in mqblk calls setenv.
+  const char* cpu = std::getenv("MQBLK_UBLK_CPU");  // NOLINT(concurrency-mt-unsafe)
+  if (cpu && *cpu) {
     CPU_SET(std::atoi(cpu), &cfg.cpus);
     cfg.pin = true;
     return;
@@ -288,8 +290,9 @@ int Server::run() {
     return 1;
   }
   if (spec_.recovery && !(features & abi::kFUserRecovery)) {
-    fail("-r 1 needs UBLK_F_USER_RECOVERY, which this kernel's ublk lacks (see `mqblk "
-         "features`); add without -r");
+    fail(
+        "-r 1 needs UBLK_F_USER_RECOVERY, which this kernel's ublk lacks (see `mqblk "
+        "features`); add without -r");
     return 1;
   }
   user_copy_ = spec_.user_copy < 0 ? (features & abi::kFUserCopy) != 0 : spec_.user_copy == 1;
@@ -314,7 +317,10 @@ int Server::run() {
       try {
         ctl->set_params(id_, to_params(lim));
       } catch (...) {
-        try { ctl->del_dev(id_); } catch (...) {}
+        try {
+          ctl->del_dev(id_);
+        } catch (...) {
+        }
         throw;
       }
     } else {
@@ -343,17 +349,25 @@ int Server::run() {
     if (cdev_fd_ >= 0) ::close(cdev_fd_);
     cdev_fd_ = -1;
     if (!spec_.recover) {
-      try { ctl->stop_dev(id_); } catch (...) {}
-      try { ctl->del_dev(id_); } catch (...) {}
+      try {
+        ctl->stop_dev(id_);
+      } catch (...) {
+      }
+      try {
+        ctl->del_dev(id_);
+      } catch (...) {
+      }
       remove_saved(id_);
     }
     return 1;
   };
 
   if (spec_.detached) {
-    try { ensure_run_dir(); } catch (const UblkError&) {}
-    int fd = ::open(run_path(id_, ".log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-                    0644);
+    try {
+      ensure_run_dir();
+    } catch (const UblkError&) {
+    }
+    int fd = ::open(run_path(id_, ".log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd >= 0) {
       dup2(fd, 2);
       ::close(fd);
@@ -376,7 +390,8 @@ int Server::run() {
     return abandon();
   }
   std::string bdev = "/dev/ublkb" + std::to_string(id_);
-  std::string err = probe_block_device(bdev, lim.logical_block_size < 4096 ? 4096 : lim.logical_block_size);
+  std::string err =
+      probe_block_device(bdev, lim.logical_block_size < 4096 ? 4096 : lim.logical_block_size);
   if (!err.empty()) {
     fail(err);
     return abandon();
@@ -406,7 +421,9 @@ int Server::run() {
   // commit them; then the kernel's STOP_DEV finds nothing in flight, and the queues finish.
   set_phase(kDrain);
   dev_->shutdown();
-  try { ctl->stop_dev(id_); } catch (const UblkError& e) {
+  try {
+    ctl->stop_dev(id_);
+  } catch (const UblkError& e) {
     if (e.err() != ENODEV) std::fprintf(stderr, "mqblk: %s\n", e.what());
   }
   stop_queues();
@@ -415,7 +432,9 @@ int Server::run() {
   ::close(cdev_fd_);
   cdev_fd_ = -1;
   int rc = 0;
-  try { ctl->del_dev(id_); } catch (const UblkError& e) {
+  try {
+    ctl->del_dev(id_);
+  } catch (const UblkError& e) {
     if (e.err() != ENODEV) {
       std::fprintf(stderr, "mqblk: %s\n", e.what());
       rc = 1;

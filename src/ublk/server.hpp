@@ -20,8 +20,8 @@ struct ServerSpec {
   int id = -1;           // -1: the kernel chooses (add only)
   std::string driver;
   std::vector<std::string> attrs;
-  int queues = -1;  // -q, -1 for the driver's submit_queues
-  int depth = -1;   // -d, -1 for the driver's hw_queue_depth
+  int queues = -1;        // -q, -1 for the driver's submit_queues
+  int depth = -1;         // -d, -1 for the driver's hw_queue_depth
   bool recovery = false;  // -r 1
   int user_copy = -1;     // 1 force, 0 mapped buffers, -1 when the kernel has it
   std::string shm_file;   // backing file mqblk created (deleted with the device)

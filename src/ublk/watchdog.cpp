@@ -1,8 +1,9 @@
 #include "ublk/watchdog.hpp"
 
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
-#include <unistd.h>
 
 namespace mqblk::ublk {
 namespace {
@@ -50,7 +51,8 @@ void Watchdog::run(std::chrono::milliseconds timeout, std::chrono::milliseconds 
   while (!done_) {
     pthread_kill(target_, SIGUSR2);
     if (std::chrono::steady_clock::now() >= give_up) {
-      std::fprintf(stderr, "mqblk: %s did not return %lld ms after its timeout and ignores "
+      std::fprintf(stderr,
+                   "mqblk: %s did not return %lld ms after its timeout and ignores "
                    "signals; exiting (check `dmesg` for a stuck ublk device)\n",
                    what_.c_str(), static_cast<long long>(grace.count()));
       std::fflush(stderr);

@@ -8,10 +8,11 @@
 // with a one-line message: a tool that hangs forever is worse than one that exits.
 #pragma once
 
+#include <pthread.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
-#include <pthread.h>
 #include <string>
 #include <thread>
 

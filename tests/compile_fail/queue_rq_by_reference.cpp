@@ -3,8 +3,8 @@
 #include "mqblk/device.hpp"
 struct ByRefDriver {
   using Pdu = mqblk::NoPdu;
-  mqblk::QueueRqResult<ByRefDriver> queue_rq(mqblk::Hctx<ByRefDriver>&, mqblk::Owned<ByRefDriver>& rq,
-                                             bool) {
+  mqblk::QueueRqResult<ByRefDriver> queue_rq(mqblk::Hctx<ByRefDriver>&,
+                                             mqblk::Owned<ByRefDriver>& rq, bool) {
     (void)std::move(rq).end();
     return mqblk::QueueRqResult<ByRefDriver>::accepted();
   }

@@ -290,7 +290,8 @@ TEST(PageStore, WindowWriteAndAbandon) {
   ASSERT_EQ(s->write(12 * kPage, small.data(), small.size()), Status::ok);
   auto page = read_back(*s, 12 * kPage, kPage);
   EXPECT_TRUE(std::equal(small.begin(), small.end(), page.begin()));
-  EXPECT_TRUE(std::all_of(page.begin() + 50, page.end(), [](std::byte b) { return b == std::byte{0}; }));
+  EXPECT_TRUE(
+      std::all_of(page.begin() + 50, page.end(), [](std::byte b) { return b == std::byte{0}; }));
   // Abandoning over allocated pages leaves their data alone.
   s->abandon_window(off, data.size());
   EXPECT_EQ(read_back(*s, off, data.size()), data);
