@@ -79,8 +79,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Plan p = plan_request(r, exp, neg);
     switch (p.action) {
       case Action::disconnect:
-      case Action::close:
-        return 0;
+      case Action::close: return 0;
       case Action::reply_error:
         if (p.error == 0) std::abort();
         break;
@@ -90,7 +89,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         break;
       case Action::execute:
         if (r.type == kCmdRead || r.type == kCmdWrite) {
-          if (r.length == 0 || r.length > exp.max_block || r.offset + r.length > exp.size) std::abort();
+          if (r.length == 0 || r.length > exp.max_block || r.offset + r.length > exp.size)
+            std::abort();
           if ((r.offset | r.length) % exp.min_block) std::abort();
         }
         if (r.type == kCmdWrite) pos += std::min<size_t>(r.length, size - pos);

@@ -10,10 +10,10 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <vector>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 double safety_fixed_checked(unsigned qd, uint64_t ios);
 double safety_fixed_raw(unsigned qd, uint64_t ios);
@@ -54,9 +54,10 @@ int main(int argc, char** argv) {
       r.push_back(tr / static_cast<double>(ios));
       ratio.push_back(tc / tr);
     }
-    std::printf("paired QD %u: %u pairs of %llu I/Os: checked %.2f ns/IO, raw %.2f ns/IO (medians), "
-                "median pair ratio %.3f\n",
-                qd, pairs, static_cast<unsigned long long>(ios), median(c), median(r), median(ratio));
+    std::printf(
+        "paired QD %u: %u pairs of %llu I/Os: checked %.2f ns/IO, raw %.2f ns/IO (medians), "
+        "median pair ratio %.3f\n",
+        qd, pairs, static_cast<unsigned long long>(ios), median(c), median(r), median(ratio));
     return 0;
   }
   benchmark::Initialize(&argc, argv);
