@@ -94,6 +94,7 @@ void Connection::mark_dirty() noexcept {
 }
 
 void Connection::on_socket_event(bool readable, bool writable, bool hangup) {
+  if (hangup) peer_closed_ = true;
   if (readable || hangup) readable_ = true;
   if (writable) flush();
   if (readable_) on_input();
@@ -119,7 +120,8 @@ bool Connection::fill() {
   if (n > 0) {
     in_tail_ += static_cast<size_t>(n);
     // A short read drained the socket; the next arrival raises a new edge-triggered event.
-    if (static_cast<size_t>(n) < want) readable_ = false;
+    // Not so for an EOF that came with the data: its edge is spent, so read on to the 0.
+    if (static_cast<size_t>(n) < want && !peer_closed_) readable_ = false;
     return true;
   }
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -301,7 +303,7 @@ bool Connection::receive_payload() {
     size_t into_buf = std::min<size_t>(got, want);
     s->rx_have += static_cast<uint32_t>(into_buf);
     in_tail_ = got - into_buf;
-    if (got < asked) readable_ = false;
+    if (got < asked && !peer_closed_) readable_ = false;
     return true;
   }
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {

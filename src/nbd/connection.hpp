@@ -139,6 +139,9 @@ class Connection {
   std::unique_ptr<Handshake> hs_;
   Negotiated neg_;
   bool readable_ = false;
+  // The peer shut down its side (EPOLLRDHUP/HUP): reads go on until recv says 0, as no
+  // further edge will come for that EOF.
+  bool peer_closed_ = false;
   bool in_retry_ = false;
   bool in_ready_ = false;
   bool in_dirty_ = false;

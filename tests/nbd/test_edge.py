@@ -4,13 +4,16 @@ usable; broken handshakes and disconnects mid-request leave the server and the d
 two connections see each other's writes after a flush; block status of a half-written
 device. Usage: test_edge.py SOCKET (the export: null size=64M memory_backed=1 discard=1)."""
 import os
+import signal
 import socket
 import struct
 import sys
+import time
 
 import nbd
 
 SOCK = sys.argv[1]
+SERVER_PID = int(os.environ["SERVER_PID"])  # stopped for a moment to line events up
 URI = "nbd+unix:///?socket=" + SOCK
 SIZE = 64 << 20
 EINVAL, ENOSPC = 22, 28
@@ -168,8 +171,15 @@ c.reply()
 c.s.sendall(b"\x25\x60\x95")
 c.s.close()
 c = Raw()  # mid-payload: a write whose payload never fully arrives
-c.send(1, 8 << 20, 1 << 20, payload=b"q" * 1000)
-c.s.close()
+# The server is stopped meanwhile, so that the bytes and the EOF are there together when it
+# looks: one edge-triggered event for both (the EOF must not be missed).
+os.kill(SERVER_PID, signal.SIGSTOP)
+try:
+    c.send(1, 8 << 20, 1 << 20, payload=b"q" * 1000)
+    c.s.close()
+    time.sleep(0.05)
+finally:
+    os.kill(SERVER_PID, signal.SIGCONT)
 c = Raw()  # replies pending: many reads, then gone without reading a byte
 c.s.sendall(b"".join(struct.pack(">IHHQQI", 0x25609513, 0, 0, i, 0, 1 << 20) for i in range(64)))
 c.s.close()
