@@ -13,7 +13,17 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     app.set_help_all_flag("--help-all", "help for every subcommand");
     mqblk::cli::setup_commands(app);
-    CLI11_PARSE(app, argc, argv);
+    try {
+      app.parse(argc, argv);
+    } catch (const CLI::RuntimeError& e) {
+      return e.get_exit_code();  // a subcommand failed and has said why
+    } catch (const CLI::ParseError& e) {
+      if (e.get_exit_code() == 0) return app.exit(e);  // --help, --help-all
+      // A bad option value or a missing argument: one line, like every other error.
+      // Exit status 2, the usage-error convention (as for a missing driver).
+      std::fprintf(stderr, "mqblk: %s (see --help)\n", e.what());
+      return 2;
+    }
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "mqblk: %s\n", e.what());

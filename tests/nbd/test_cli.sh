@@ -21,6 +21,8 @@ one_line_error "unbracketed IPv6" -f --listen ::1:10809 null
 one_line_error "socket dir missing" -f --socket "$TMP/no/such/dir/s" null
 touch "$TMP/file"
 one_line_error "socket path is a file" -f --socket "$TMP/file" null
+one_line_error "bad --poll-us" -f --socket "$TMP/s2" --poll-us -5 null
+one_line_error "unknown option" -f --socket "$TMP/s2" --no-such-option null
 [[ ! -e $SOCK ]] || fail "a refused start left a socket file"
 
 # --run with $uri and $unixsocket, exits with the command's status.
