@@ -65,6 +65,16 @@ class IoQueue {
   // and starts nothing.
   virtual Status submit_tag(uint32_t tag, const IoDesc& io, uint64_t user_data) = 0;
 
+  // Starts one read or write whose data lies in nr_segs segments (scatter-gather), filled
+  // or read in order: io.buf must be null and io.len the sum of the segments' lengths; each
+  // segment has a buffer and a non-zero length that is a multiple of the logical block
+  // size; 1 <= nr_segs <= limits().max_segments. The array and the buffers must stay valid
+  // until the I/O completes. Status::inval for a list that breaks these rules,
+  // Status::notsupp when the driver takes only single-buffer requests (see driver.hpp,
+  // kSegments); otherwise as submit().
+  virtual Status submit_segments(const IoDesc& io, const IoSegment* segs, unsigned nr_segs,
+                                 uint64_t user_data) = 0;
+
   // Ends a batch submitted with kReqMore: the driver's commit_rqs (its doorbell) runs.
   // reap() and wait() commit a pending batch first, so a batch is never left unflushed.
   virtual void commit() = 0;

@@ -37,6 +37,9 @@ namespace detail {
 void check_device_config(const TagSetConfig& cfg, const DiskLimits& limits);
 // The range/alignment/op check of one submission; Status::ok when acceptable.
 Status check_io(const DiskLimits& l, const IoDesc& io) noexcept;
+// check_io for a segmented read or write (see IoQueue::submit_segments).
+Status check_segments(const DiskLimits& l, const IoDesc& io, const IoSegment* segs,
+                      unsigned nr_segs) noexcept;
 // Sleeps on fd until readable or deadline_ns (absolute, -1: forever); 1 ns timer slack.
 void wait_fd_until(int fd, int64_t deadline_ns) noexcept;
 
@@ -83,20 +86,18 @@ class DeviceQueue final : public IoQueue {
       Status v = detail::check_io(dev_.limits_, io);
       if (v != Status::ok) return v;
     }
-    if (__builtin_expect(outstanding_ >= capacity_, 0)) return Status::busy;
-    detail::CurrentQueue cur(this);
-    uint32_t tag = h_.tags().get(hint_);
-    if (__builtin_expect(tag == detail::Sbitmap::kNone, 0)) {
-      if (io.flags & kReqNoWait) return Status::busy;
-      tag = wait_for_tag();
-      if (tag == detail::Sbitmap::kNone) return Status::cancelled;
+    return submit_checked(io, user_data, nullptr, 0);
+  }
+
+  Status submit_segments(const IoDesc& io, const IoSegment* segs, unsigned nr_segs,
+                         uint64_t user_data) override {
+    if constexpr (!SupportsSegments<D>) {
+      return Status::notsupp;
+    } else {
+      Status v = detail::check_segments(dev_.limits_, io, segs, nr_segs);
+      if (v != Status::ok) return v;
+      return submit_checked(io, user_data, segs, nr_segs);
     }
-    if (__builtin_expect(dev_.gate_.load(std::memory_order_seq_cst) != Device<D>::kOpen, 0)) {
-      h_.tags().put(tag);
-      return Status::cancelled;
-    }
-    start(tag, io, user_data);
-    return Status::ok;
   }
 
   Status submit_tag(uint32_t tag, const IoDesc& io, uint64_t user_data) override {
@@ -191,14 +192,40 @@ class DeviceQueue final : public IoQueue {
       q->cq_.push_remote(user_data, s);
   }
 
-  [[gnu::always_inline]] inline void start(uint32_t tag, const IoDesc& io,
-                                           uint64_t user_data) noexcept {
+  // Takes a tag for an I/O that passed its checks and starts it. segs: a segmented I/O's
+  // list (the plain path passes nullptr, a constant: the branch folds away when inlined).
+  [[gnu::always_inline]] inline Status submit_checked(const IoDesc& io, uint64_t user_data,
+                                                      const IoSegment* segs,
+                                                      unsigned nr_segs) noexcept {
+    if (__builtin_expect(outstanding_ >= capacity_, 0)) return Status::busy;
+    detail::CurrentQueue cur(this);
+    uint32_t tag = h_.tags().get(hint_);
+    if (__builtin_expect(tag == detail::Sbitmap::kNone, 0)) {
+      if (io.flags & kReqNoWait) return Status::busy;
+      tag = wait_for_tag();
+      if (tag == detail::Sbitmap::kNone) return Status::cancelled;
+    }
+    if (__builtin_expect(dev_.gate_.load(std::memory_order_seq_cst) != Device<D>::kOpen, 0)) {
+      h_.tags().put(tag);
+      return Status::cancelled;
+    }
+    start(tag, io, user_data, segs, nr_segs);
+    return Status::ok;
+  }
+
+  [[gnu::always_inline]] inline void start(uint32_t tag, const IoDesc& io, uint64_t user_data,
+                                           const IoSegment* segs = nullptr,
+                                           unsigned nr_segs = 0) noexcept {
     detail::RequestSlot& s = h_.slot(tag);
     s.op = io.op;
     s.flags = io.flags;
     s.sector = io.offset >> kSectorShift;
     s.nr_bytes = io.len;
     s.buf = io.buf;
+    if (segs != nullptr) {
+      s.segs = segs;
+      s.nr_segs = nr_segs;
+    }
     s.end_io = &DeviceQueue::on_end;
     s.end_ctx = this;
     s.user_data = user_data;

@@ -25,6 +25,10 @@
 //       request has been ended; it must drop any Owned/Ref it still keeps.
 //   void init_request(typename D::Pdu& pdu, unsigned hw_queue, unsigned tag);  optional
 //       Thread: the creating thread, once per tag, before any I/O.
+//   static constexpr bool kSegments = true;                                  optional
+//       The driver reads a request's data through segment_count()/segment(i) (not only
+//       data()), so it accepts segmented requests (IoQueue::submit_segments); without it
+//       those are refused with Status::notsupp before anything starts.
 //   Extent block_status(uint64_t offset, uint64_t max_len);                    optional
 //       Thread: any frontend thread; must be thread-safe.
 //   std::byte* direct_window(uint64_t offset, uint64_t len);                   optional
@@ -109,6 +113,10 @@ concept HasInitRequest = HasPdu<D> && requires(D& d, typename D::Pdu& p) {
 template <class D>
 concept HasBlockStatus = requires(D& d) {
   { d.block_status(uint64_t{}, uint64_t{}) } -> std::same_as<Extent>;
+};
+template <class D>
+concept SupportsSegments = requires {
+  requires D::kSegments;
 };
 template <class D>
 concept HasDirectWindow = requires(D& d) {

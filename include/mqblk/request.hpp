@@ -33,7 +33,19 @@ class RequestView {
   uint64_t sector() const noexcept { return slot_->sector; }
   uint64_t offset() const noexcept { return slot_->sector << kSectorShift; }
   uint32_t bytes() const noexcept { return slot_->nr_bytes; }
+  // The data of a read or write. A request submitted with one buffer has it in data();
+  // a segmented one (IoQueue::submit_segments, for drivers with kSegments) has data() null
+  // and its bytes in segment(0) .. segment(segment_count() - 1), in order. Either way the
+  // segments describe it: a single buffer is one segment.
   std::byte* data() const noexcept { return slot_->buf; }
+  unsigned segment_count() const noexcept {
+    if (!op_has_data(slot_->op)) return 0;
+    return slot_->buf ? 1u : slot_->nr_segs;
+  }
+  IoSegment segment(unsigned i) const noexcept {
+    MQBLK_DEBUG_ASSERT(i < segment_count(), "segment index out of range");
+    return slot_->buf ? IoSegment{slot_->buf, slot_->nr_bytes} : slot_->segs[i];
+  }
   uint32_t tag() const noexcept { return slot_->tag; }
   uint16_t hw_queue() const noexcept { return slot_->hw_queue; }
   // The generation of this use of the slot: (tag, generation) names one request forever.

@@ -35,6 +35,12 @@ constexpr bool op_has_data(Op op) noexcept {
 }
 constexpr bool op_is_write(Op op) noexcept { return op != Op::read; }
 
+// One piece of a scatter-gather request: len bytes at buf.
+struct IoSegment {
+  std::byte* buf = nullptr;
+  uint32_t len = 0;
+};
+
 // Request flags, as the kernel's REQ_* bits.
 enum ReqFlag : uint32_t {
   kReqFua = 1u << 0,       // data must be on stable media when the request ends

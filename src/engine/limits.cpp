@@ -73,5 +73,22 @@ Status check_io(const DiskLimits& l, const IoDesc& io) noexcept {
   return Status::ok;
 }
 
+Status check_segments(const DiskLimits& l, const IoDesc& io, const IoSegment* segs,
+                      unsigned nr_segs) noexcept {
+  if (io.op != Op::read && io.op != Op::write) return Status::inval;
+  if (io.buf != nullptr || segs == nullptr || nr_segs == 0 || nr_segs > l.max_segments)
+    return Status::inval;
+  const uint64_t mask = l.logical_block_size - 1;
+  uint64_t sum = 0;
+  for (unsigned i = 0; i < nr_segs; ++i) {
+    if (segs[i].buf == nullptr || segs[i].len == 0 || (segs[i].len & mask)) return Status::inval;
+    sum += segs[i].len;
+  }
+  if (sum != io.len) return Status::inval;
+  IoDesc whole = io;  // the range, length and op checks of a single-buffer I/O
+  whole.buf = segs[0].buf;
+  return check_io(l, whole);
+}
+
 }  // namespace detail
 }  // namespace mqblk

@@ -79,6 +79,10 @@ struct alignas(64) RequestSlot {
   void* hctx = nullptr;                 // the Hctx<D> it belongs to
   std::atomic<int64_t> deadline_ns{0};  // for the timeout scan (coarse clock)
   RequestSlot* next = nullptr;          // link for the list that owns it (softirq, requeue)
+  // A segmented read or write (buf == nullptr): its segments. Written only by segmented
+  // submissions; meaningless while buf is set.
+  const IoSegment* segs = nullptr;
+  uint32_t nr_segs = 0;
 
   // Puts a free slot (its tag just allocated by the caller) in flight with an owner.
   // A plain release store suffices: nobody else may modify a free slot's word (lookups

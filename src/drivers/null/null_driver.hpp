@@ -18,6 +18,7 @@ namespace mqblk::null {
 class NullDriver {
  public:
   using Pdu = NoPdu;
+  static constexpr bool kSegments = true;  // store_io walks segments
 
   NullDriver(const NullConfig& cfg, std::unique_ptr<PageStore> store)
       : store_(std::move(store)),
@@ -54,14 +55,31 @@ class NullDriver {
  private:
   [[gnu::noinline]] Status store_io(const Owned<NullDriver>& rq) {
     switch (rq.op()) {
-      case Op::read: return store_->read(rq.offset(), rq.data(), rq.bytes());
-      case Op::write: return store_->write(rq.offset(), rq.data(), rq.bytes());
+      case Op::read:
+        if (!rq.data()) return store_segments(rq, false);
+        return store_->read(rq.offset(), rq.data(), rq.bytes());
+      case Op::write:
+        if (!rq.data()) return store_segments(rq, true);
+        return store_->write(rq.offset(), rq.data(), rq.bytes());
       case Op::flush: return store_->flush();
       case Op::discard: return store_->discard(rq.offset(), rq.bytes());
       case Op::write_zeroes:
         return store_->write_zeroes(rq.offset(), rq.bytes(), !(rq.flags() & kReqNoUnmap));
       default: return Status::notsupp;
     }
+  }
+
+  // A segmented read or write, one store call per segment. A write that fails part way
+  // (memory_cap) leaves the segments before it written, as a disk may a failed write.
+  Status store_segments(const Owned<NullDriver>& rq, bool write) {
+    uint64_t off = rq.offset();
+    for (unsigned i = 0, n = rq.segment_count(); i < n; ++i) {
+      const IoSegment seg = rq.segment(i);
+      Status s = write ? store_->write(off, seg.buf, seg.len) : store_->read(off, seg.buf, seg.len);
+      if (s != Status::ok) return s;
+      off += seg.len;
+    }
+    return Status::ok;
   }
 
   std::unique_ptr<PageStore> store_;
