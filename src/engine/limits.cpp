@@ -64,6 +64,9 @@ Status check_io(const DiskLimits& l, const IoDesc& io) noexcept {
       break;
     default:
       if (l.zoned == ZonedModel::none) return Status::notsupp;
+      // A data op names its buffer here; only submit_segments makes one without (and then
+      // the request's segments describe it).
+      if (op_has_data(io.op) && io.buf == nullptr) return Status::inval;
       break;
   }
   if ((io.offset | io.len) & mask) return Status::inval;
