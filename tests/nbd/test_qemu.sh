@@ -5,13 +5,13 @@ source "$(dirname "$0")/lib.sh"
 start_server null size=64M memory_backed=1
 
 out=$(qemu-io -f raw -c 'write -P 0x5a 0 1M' -c 'write -P 0xa5 3M 512' -c 'write -P 0x33 5M 8M' "$URI")
-echo "$out" | grep -q "wrote 8388608" || fail "qemu-io write: $out"
+grep -q "wrote 8388608" <<<"$out" || fail "qemu-io write: $out"
 out=$(qemu-io -f raw -c 'read -P 0x5a 0 1M' -c 'read -P 0xa5 3M 512' -c 'read -P 0x33 5M 8M' \
   -c 'read -P 0 1M 2M' -c 'read -P 0 60M 4M' "$URI")
-if echo "$out" | grep -q "verification failed"; then fail "qemu-io read back: $out"; fi
+if grep -q "verification failed" <<<"$out"; then fail "qemu-io read back: $out"; fi
 # The check can fail: a wrong pattern must be noticed.
 out=$(qemu-io -f raw -c 'read -P 0x11 0 4k' "$URI" 2>&1 || true)
-echo "$out" | grep -q "verification failed" || fail "a wrong pattern went unnoticed: $out"
+grep -q "verification failed" <<<"$out" || fail "a wrong pattern went unnoticed: $out"
 
 head -c 16M /dev/urandom > "$TMP/in.img"
 qemu-img convert -n -f raw -O raw "$TMP/in.img" "$URI" || fail "qemu-img convert into the export"

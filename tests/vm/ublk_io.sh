@@ -24,7 +24,7 @@ pid=$(jqv ".[0].pid" "$js")
 [ "$(jqv '.[0].queues' "$js")" = 2 ] || fail "list queues"
 [ "$(jqv '.[0].depth' "$js")" = 64 ] || fail "list depth"
 [ "$(jqv '.[0].driver' "$js")" = null ] || fail "list driver"
-jqv '.[0].attributes[]' "$js" | grep -qx memory_backed=1 || fail "list attributes"
+grep -qx memory_backed=1 <<<"$(jqv '.[0].attributes[]' "$js")" || fail "list attributes"
 kill -0 "$pid" 2>/dev/null || fail "list pid $pid is not running"
 [ "$(cat /sys/block/ublkb$id/size)" = $((256 * 2048)) ] || fail "capacity"
 [ "$(ls -d /sys/block/ublkb$id/mq/* | wc -l)" = 2 ] || fail "kernel sees 2 hw queues"
