@@ -220,22 +220,19 @@ int del_one(Control& ctl, uint32_t id) {
     }
   }
   if (exists) {
-    try {
-      ctl.stop_dev(id);
-    } catch (const UblkError& e) {
-      if (e.err() != ENODEV) {
-        fail(e.what());
-        rc = 1;
+    // A device already gone (ENODEV) is what we want; any other error is reported.
+    auto unless_gone = [&](auto&& op) {
+      try {
+        op();
+      } catch (const UblkError& e) {
+        if (e.err() != ENODEV) {
+          fail(e.what());
+          rc = 1;
+        }
       }
-    }
-    try {
-      ctl.del_dev(id);
-    } catch (const UblkError& e) {
-      if (e.err() != ENODEV) {
-        fail(e.what());
-        rc = 1;
-      }
-    }
+    };
+    unless_gone([&] { ctl.stop_dev(id); });
+    unless_gone([&] { ctl.del_dev(id); });
   }
   std::ifstream rep(run_path(id, ".report"));
   std::string line;
