@@ -55,12 +55,8 @@ class NullDriver {
  private:
   [[gnu::noinline]] Status store_io(const Owned<NullDriver>& rq) {
     switch (rq.op()) {
-      case Op::read:
-        if (!rq.data()) return store_segments(rq, false);
-        return store_->read(rq.offset(), rq.data(), rq.bytes());
-      case Op::write:
-        if (!rq.data()) return store_segments(rq, true);
-        return store_->write(rq.offset(), rq.data(), rq.bytes());
+      case Op::read: return store_rw(rq, false);
+      case Op::write: return store_rw(rq, true);
       case Op::flush: return store_->flush();
       case Op::discard: return store_->discard(rq.offset(), rq.bytes());
       case Op::write_zeroes:
@@ -69,9 +65,9 @@ class NullDriver {
     }
   }
 
-  // A segmented read or write, one store call per segment. A write that fails part way
-  // (memory_cap) leaves the segments before it written, as a disk may a failed write.
-  Status store_segments(const Owned<NullDriver>& rq, bool write) {
+  // One store call per segment (a single buffer is one segment). A segmented write that
+  // fails part way (memory_cap) leaves the segments before it written, as a disk may.
+  Status store_rw(const Owned<NullDriver>& rq, bool write) {
     uint64_t off = rq.offset();
     for (unsigned i = 0, n = rq.segment_count(); i < n; ++i) {
       const IoSegment seg = rq.segment(i);
