@@ -14,11 +14,11 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "nbd/errors.hpp"
+
 namespace mqblk::nbd {
 
 namespace {
-[[noreturn]] void fail(const std::string& msg) { throw std::runtime_error(msg); }
-
 std::string percent_encode(const std::string& s) {
   static const char* hex = "0123456789ABCDEF";
   std::string o;
@@ -110,14 +110,13 @@ Listener Listener::unix_socket(const std::string& path) {
   }
   Listener l;
   l.fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (l.fd_ < 0) fail(std::string("socket(AF_UNIX): ") + std::generic_category().message(errno));
+  if (l.fd_ < 0) fail("socket(AF_UNIX): " + errno_text());
   if (::bind(l.fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
-    fail("--socket " + path + ": cannot bind: " + std::generic_category().message(errno) +
+    fail("--socket " + path + ": cannot bind: " + errno_text() +
          ": check that the directory exists and is writable");
   }
   l.path_ = path;
-  if (::listen(l.fd_, 128) != 0)
-    fail("--socket " + path + ": listen: " + std::generic_category().message(errno));
+  if (::listen(l.fd_, 128) != 0) fail("--socket " + path + ": listen: " + errno_text());
   return l;
 }
 
@@ -159,7 +158,7 @@ Listener Listener::tcp(const ListenAddress& addr) {
       }
       break;
     }
-    err = std::generic_category().message(errno);
+    err = errno_text();
     ::close(fd);
   }
   ::freeaddrinfo(res);

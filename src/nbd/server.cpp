@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "mqblk/registry.hpp"
+#include "nbd/errors.hpp"
 #include "nbd/export.hpp"
 #include "nbd/io_thread.hpp"
 #include "nbd/listener.hpp"
@@ -33,8 +34,6 @@
 namespace mqblk::nbd {
 
 namespace {
-
-[[noreturn]] void fail(const std::string& msg) { throw std::runtime_error(msg); }
 
 void check_options(const ServerOptions& o) {
   if (!o.socket_path.empty() && !o.listen.empty()) {
@@ -50,10 +49,9 @@ void check_options(const ServerOptions& o) {
 // Returns the write end of the readiness pipe in the child.
 int daemonize() {
   int p[2];
-  if (::pipe2(p, O_CLOEXEC) != 0)
-    fail(std::string("pipe: ") + std::generic_category().message(errno));
+  if (::pipe2(p, O_CLOEXEC) != 0) fail("pipe: " + errno_text());
   pid_t pid = ::fork();
-  if (pid < 0) fail(std::string("fork: ") + std::generic_category().message(errno));
+  if (pid < 0) fail("fork: " + errno_text());
   if (pid > 0) {
     ::close(p[1]);
     char c = 0;
@@ -105,7 +103,7 @@ pid_t spawn_run(const std::string& cmd, const Listener& l, const std::string& ur
   static constexpr char kExecFailed[] = "mqblk: --run: cannot execute /bin/sh\n";
 
   pid_t pid = ::fork();
-  if (pid < 0) fail(std::string("--run: fork: ") + std::generic_category().message(errno));
+  if (pid < 0) fail("--run: fork: " + errno_text());
   if (pid == 0) {
     sigset_t none;
     sigemptyset(&none);
@@ -147,7 +145,7 @@ int run_server(const ServerOptions& opt) {
   if (background) ready_fd = daemonize();  // before any thread exists
   ::pthread_sigmask(SIG_BLOCK, &mask, nullptr);
   int sfd = ::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-  if (sfd < 0) fail(std::string("signalfd: ") + std::generic_category().message(errno));
+  if (sfd < 0) fail("signalfd: " + errno_text());
 
   auto dev = make_device(opt.driver, opt.attrs);
   std::string why = dev->limits().validate();
@@ -163,7 +161,7 @@ int run_server(const ServerOptions& opt) {
     l.emplace(Listener::tcp(parse_listen(opt.listen)));
   } else if (!opt.run.empty()) {
     char dir[] = "/tmp/mqblk-nbdXXXXXX";
-    if (!::mkdtemp(dir)) fail(std::string("mkdtemp: ") + std::generic_category().message(errno));
+    if (!::mkdtemp(dir)) fail("mkdtemp: " + errno_text());
     tmp.path = dir;
     l.emplace(Listener::unix_socket(tmp.path + "/sock"));
   } else {
@@ -178,9 +176,7 @@ int run_server(const ServerOptions& opt) {
 
   if (!opt.pidfile.empty()) {
     FILE* f = std::fopen(opt.pidfile.c_str(), "w");
-    if (!f)
-      fail("--pidfile " + opt.pidfile + ": " + std::generic_category().message(errno) +
-           ": check the directory");
+    if (!f) fail("--pidfile " + opt.pidfile + ": " + errno_text() + ": check the directory");
     std::fprintf(f, "%d\n", static_cast<int>(::getpid()));
     std::fclose(f);
   }
