@@ -120,6 +120,9 @@ class BlockDevice {
   virtual const DiskLimits& limits() const noexcept = 0;
   virtual unsigned nr_hw_queues() const noexcept = 0;
   virtual unsigned queue_depth() const noexcept = 0;
+  // The most requests one IoQueue may have in flight: queue_depth(), or less while the
+  // device shares its tag set with others (its fair share; a submit past it is busy).
+  virtual unsigned queue_cap() const noexcept { return queue_depth(); }
 
   // A new submission context on hardware queue hw_queue, or on the next queue in
   // round-robin order when hw_queue < 0 (this is mqblk's map_queues: by submitting

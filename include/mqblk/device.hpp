@@ -65,7 +65,8 @@ template <class D>
 class Device;
 
 // The IoQueue of a Device<D>. Invariant: outstanding_ <= capacity of cq_ (= queue depth),
-// so completions always have room.
+// so completions always have room; new submissions stop at capacity_ (the queue depth, or
+// the fair share of a tag set shared by several devices).
 template <class D>
 class DeviceQueue final : public IoQueue {
  public:
@@ -73,7 +74,8 @@ class DeviceQueue final : public IoQueue {
       : dev_(dev),
         h_(h),
         cq_(h.depth()),
-        capacity_(h.depth()),
+        share_(dev.member_.set->share()),
+        capacity_(share_.load(std::memory_order_relaxed)),
         block_mask_(dev.limits_.logical_block_size - 1),
         max_fast_bytes_(std::min(dev.limits_.max_request_bytes(), dev.limits_.capacity_bytes)),
         capacity_bytes_(dev.limits_.capacity_bytes),
@@ -128,6 +130,7 @@ class DeviceQueue final : public IoQueue {
     h_.run_completion_context();
     unsigned n = cq_.pop(out, max);
     outstanding_ -= n;
+    capacity_ = share_.load(std::memory_order_relaxed);  // changes as devices share the set
     ended_.store(ended_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
     return n;
   }
@@ -217,6 +220,7 @@ class DeviceQueue final : public IoQueue {
                                            const IoSegment* segs = nullptr,
                                            unsigned nr_segs = 0) noexcept {
     detail::RequestSlot& s = h_.slot(tag);
+    s.hctx.store(&h_, std::memory_order_relaxed);
     s.op = io.op;
     s.flags = io.flags;
     s.sector = io.offset >> kSectorShift;
@@ -262,6 +266,7 @@ class DeviceQueue final : public IoQueue {
   Device<D>& dev_;
   Hctx<D>& h_;
   detail::CompletionQueue cq_;
+  const std::atomic<unsigned>& share_;  // the tag set's per-IoQueue cap
   uint32_t hint_ = 0;
   unsigned outstanding_ = 0;
   unsigned capacity_;
@@ -283,24 +288,34 @@ class Device final : public BlockDevice {
 
  public:
   // Validates cfg and limits (ConfigError, nothing created), constructs the driver from
-  // args, preallocates every request, runs init_request and init_hctx, starts the
-  // timeout thread.
+  // args, preallocates every request in a tag set of its own, runs init_request and
+  // init_hctx, starts the timeout thread.
   template <class... Args>
   Device(const TagSetConfig& cfg, const DiskLimits& limits, std::string description, Args&&... args)
-      : cfg_((detail::check_device_config(cfg, limits), cfg)),
+      : Device(TagSet<D>::create(cfg), limits, std::move(description),
+               std::forward<Args>(args)...) {}
+
+  // The same on a tag set that other devices may share (see TagSet<D>): this device's
+  // requests are taken from its slots; init_request ran when the first device attached.
+  template <class... Args>
+  Device(std::shared_ptr<TagSet<D>> set, const DiskLimits& limits, std::string description,
+         Args&&... args)
+      : member_(std::move(set), limits),
+        cfg_(member_.set->config()),
         limits_(limits),
         description_(std::move(description)),
-        timeout_ns_(static_cast<int64_t>(cfg.timeout_ns)),
+        timeout_ns_(static_cast<int64_t>(cfg_.timeout_ns)),
         driver_(std::forward<Args>(args)...) {
     coarse_now_.store(detail::now_ns(), std::memory_order_relaxed);
-    hctxs_.reserve(cfg.nr_hw_queues);
-    for (unsigned q = 0; q < cfg.nr_hw_queues; ++q) {
-      hctxs_.push_back(std::make_unique<Hctx<D>>(driver_, q, cfg.queue_depth));
+    hctxs_.reserve(cfg_.nr_hw_queues);
+    for (unsigned q = 0; q < cfg_.nr_hw_queues; ++q) {
+      hctxs_.push_back(std::make_unique<Hctx<D>>(driver_, q, member_.set->hw(q)));
       hctxs_.back()->set_kick(
           detail::KickOps{&DeviceQueue<D>::kick_enter, &DeviceQueue<D>::kick_exit});
       if constexpr (HasInitRequest<D>)
-        for (unsigned t = 0; t < cfg.queue_depth; ++t)
-          driver_.init_request(hctxs_.back()->pdu(t), q, t);
+        if (member_.first)
+          for (unsigned t = 0; t < cfg_.queue_depth; ++t)
+            driver_.init_request(hctxs_.back()->pdu(t), q, t);
       if constexpr (HasInitHctx<D>) driver_.init_hctx(*hctxs_.back());
     }
     timeout_thread_ = std::thread([this] { timeout_loop(); });
@@ -310,6 +325,7 @@ class Device final : public BlockDevice {
   D& driver() noexcept { return driver_; }
   Hctx<D>& hctx(unsigned q) noexcept { return *hctxs_[q]; }
   const TagSetConfig& config() const noexcept { return cfg_; }
+  const std::shared_ptr<TagSet<D>>& tag_set() const noexcept { return member_.set; }
 
   // Tag lookups for escapes: a counted reference, or empty for a tag that is not in
   // flight (free, ended, out of range, wrong queue) or whose generation moved on.
@@ -345,6 +361,9 @@ class Device final : public BlockDevice {
   const DiskLimits& limits() const noexcept override { return limits_; }
   unsigned nr_hw_queues() const noexcept override { return cfg_.nr_hw_queues; }
   unsigned queue_depth() const noexcept override { return cfg_.queue_depth; }
+  unsigned queue_cap() const noexcept override {
+    return member_.set->share().load(std::memory_order_relaxed);
+  }
 
   std::unique_ptr<IoQueue> open_queue(int hw_queue = -1) override {
     unsigned q = hw_queue >= 0 ? static_cast<unsigned>(hw_queue) % cfg_.nr_hw_queues
@@ -378,7 +397,7 @@ class Device final : public BlockDevice {
       out[q].ended = retired_[q].ended;
       out[q].timeouts = hctxs_[q]->timeouts();
       out[q].requeued = hctxs_[q]->requeued();
-      out[q].in_flight = hctxs_[q]->tags().weight();
+      out[q].in_flight = hctxs_[q]->in_flight();
     }
     for (auto* dq : queues_) {
       out[dq->hw_queue()].started += dq->started();
@@ -395,6 +414,27 @@ class Device final : public BlockDevice {
   friend class DeviceQueue<D>;
   static constexpr int kOpen = 0, kFrozen = 1, kDying = 2;
 
+  // This device's place in its tag set: joins when constructed (ConfigError when the set
+  // cannot take another device), leaves when destroyed, after shutdown waited for idle.
+  struct Membership {
+    Membership(std::shared_ptr<TagSet<D>> s, const DiskLimits& limits) {
+      if (!s) throw ConfigError("no tag set given: create one with TagSet<D>::create(config)");
+      detail::check_device_config(s->config(), limits);
+      bool refused = false;
+      first = s->attach(&refused);
+      if (refused)
+        throw ConfigError(
+            "tag set with external tags already serves a device: external tags (ublk) are "
+            "named per device; give each device its own tag set");
+      set = std::move(s);
+    }
+    ~Membership() { set->detach(); }
+    Membership(const Membership&) = delete;
+    Membership& operator=(const Membership&) = delete;
+    std::shared_ptr<TagSet<D>> set;
+    bool first = false;  // the first device on the set: it runs init_request
+  };
+
   void forget_queue(DeviceQueue<D>* dq) noexcept {
     std::lock_guard lk(queues_lock_);
     retired_[dq->hw_queue()].started += dq->started();
@@ -404,7 +444,7 @@ class Device final : public BlockDevice {
 
   unsigned in_flight() const noexcept {
     unsigned n = 0;
-    for (auto& h : hctxs_) n += h->tags().weight();
+    for (auto& h : hctxs_) n += h->in_flight();
     return n;
   }
 
@@ -474,6 +514,7 @@ class Device final : public BlockDevice {
         detail::RequestSlot& s = h.slot(t);
         uint64_t w = s.word.load(std::memory_order_acquire);
         if (detail::state_of(w) != detail::kInFlight) continue;
+        if (s.hctx.load(std::memory_order_relaxed) != &h) continue;  // another device's
         if (s.deadline_ns.load(std::memory_order_relaxed) > now) continue;
         Ref<D> r = h.lookup(t, detail::gen_of(w));
         if (!r) continue;
@@ -488,6 +529,7 @@ class Device final : public BlockDevice {
     }
   }
 
+  Membership member_;
   TagSetConfig cfg_;
   DiskLimits limits_;
   std::string description_;

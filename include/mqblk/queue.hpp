@@ -1,9 +1,10 @@
-// mqblk/queue.hpp - a hardware queue (hctx): its tags, requests, per-request driver data,
-// and its completion context (softirq list, completion timers, requeue list).
+// mqblk/queue.hpp - a device's hardware queue (hctx): its driver, the requests it uses
+// (HwTags: its own, or shared with other devices' queues of the same index), and its
+// completion context (softirq list, completion timers, requeue list).
 //
 // Invariants:
-//  * Request t of this queue lives in slots_[t] and pdus_[t] for the life of the device;
-//    nothing on the I/O path allocates.
+//  * Request t of this queue lives in hw_.slots[t] and hw_.pdus[t] for the life of the
+//    tag set; nothing on the I/O path allocates.
 //  * The completion context (run_completion_context) may be run by any thread that reaps
 //    this queue; its lists are lock-free (softirq) or guarded by a lock taken only on the
 //    timer and requeue paths, never on the irqmode=0 hot path.
@@ -23,6 +24,7 @@
 #include "mqblk/detail/sbitmap.hpp"
 #include "mqblk/driver.hpp"
 #include "mqblk/request.hpp"
+#include "mqblk/tag_set.hpp"
 
 namespace mqblk {
 
@@ -47,29 +49,20 @@ class Hctx {
  public:
   using Pdu = typename D::Pdu;
 
-  Hctx(D& driver, unsigned index, unsigned depth)
-      : driver_(&driver),
-        index_(index),
-        tags_(depth),
-        slots_(new detail::RequestSlot[depth]),
-        pdus_(new Pdu[depth]()) {
-    timers_.reserve(depth);
-    for (unsigned t = 0; t < depth; ++t) {
-      auto& s = slots_[t];
-      s.tag = t;
-      s.hw_queue = static_cast<uint16_t>(index);
-      s.tags = &tags_;
-      s.pdu = &pdus_[t];
-      s.hctx = this;
-    }
+  // hw: the requests of this hardware queue, this device's alone or shared with others.
+  Hctx(D& driver, unsigned index, HwTags<D>& hw) : driver_(&driver), index_(index), hw_(hw) {
+    timers_.reserve(depth());
+    // Each start writes its slot's hctx; writing it now too makes a tag taken but not yet
+    // started count as this queue's in in_flight(), as it is when the set is not shared.
+    for (unsigned t = 0; t < depth(); ++t) hw_.slots[t].hctx.store(this, std::memory_order_relaxed);
   }
   Hctx(const Hctx&) = delete;
   Hctx& operator=(const Hctx&) = delete;
 
   unsigned index() const noexcept { return index_; }
-  unsigned depth() const noexcept { return tags_.depth(); }
+  unsigned depth() const noexcept { return hw_.tags.depth(); }
   D& driver() const noexcept { return *driver_; }
-  Pdu& pdu(unsigned tag) noexcept { return pdus_[tag]; }
+  Pdu& pdu(unsigned tag) noexcept { return hw_.pdus[tag]; }
   // Driver-private per-queue state, set in init_hctx.
   void* driver_data = nullptr;
 
@@ -155,20 +148,27 @@ class Hctx {
     return t;
   }
 
-  // A counted reference to request `tag` if it is in flight, else empty: never a stale or
-  // foreign request. With a generation, also empty if the slot was reused since.
-  Ref<D> lookup(uint32_t tag) noexcept {
-    if (tag >= depth() || !slots_[tag].try_get_ref(false, 0)) return Ref<D>();
-    return Ref<D>::adopt(&slots_[tag]);
-  }
+  // A counted reference to request `tag` if it is in flight on this queue, else empty:
+  // never a stale or foreign request (with a shared tag set, a request another device
+  // started on the same slot is foreign). With a generation, also empty if the slot was
+  // reused since.
+  Ref<D> lookup(uint32_t tag) noexcept { return lookup_ref(tag, false, 0); }
   Ref<D> lookup(uint32_t tag, uint32_t generation) noexcept {
-    if (tag >= depth() || !slots_[tag].try_get_ref(true, generation)) return Ref<D>();
-    return Ref<D>::adopt(&slots_[tag]);
+    return lookup_ref(tag, true, generation);
+  }
+
+  // Requests of this queue whose tag is taken: in flight, or ended but still referenced
+  // (the slot is not free for reuse yet). Not a hot path: it reads every slot.
+  unsigned in_flight() const noexcept {
+    unsigned n = 0;
+    for (unsigned t = 0; t < depth(); ++t)
+      n += hw_.tags.test(t) && hw_.slots[t].hctx.load(std::memory_order_relaxed) == this;
+    return n;
   }
 
   // Engine internals (used by Device<D>): tags, slots, quiesce state, counters.
-  detail::Sbitmap& tags() noexcept { return tags_; }
-  detail::RequestSlot& slot(unsigned tag) noexcept { return slots_[tag]; }
+  detail::Sbitmap& tags() noexcept { return hw_.tags; }
+  detail::RequestSlot& slot(unsigned tag) noexcept { return hw_.slots[tag]; }
   void set_quiesced(bool q) noexcept { quiesced_.store(q, std::memory_order_release); }
   uint64_t timeouts() const noexcept { return timeouts_.load(std::memory_order_relaxed); }
   uint64_t requeued() const noexcept { return requeued_.load(std::memory_order_relaxed); }
@@ -210,6 +210,14 @@ class Hctx {
 
   // Ends (or hands to complete()) every request on the softirq list, oldest first. With
   // cancel_with (teardown), each is ended with that status instead, bypassing complete().
+  Ref<D> lookup_ref(uint32_t tag, bool check_gen, uint32_t gen) noexcept {
+    if (tag >= depth() || !hw_.slots[tag].try_get_ref(check_gen, gen)) return Ref<D>();
+    Ref<D> r = Ref<D>::adopt(&hw_.slots[tag]);
+    // Stable while the reference is held: written before the start that the CAS saw.
+    if (hw_.slots[tag].hctx.load(std::memory_order_relaxed) != this) return Ref<D>();
+    return r;
+  }
+
   bool run_softirq(std::optional<Status> cancel_with = std::nullopt) noexcept {
     detail::RequestSlot* list = softirq_.exchange(nullptr, std::memory_order_acquire);
     if (!list) return false;
@@ -279,9 +287,7 @@ class Hctx {
 
   D* driver_;
   unsigned index_;
-  detail::Sbitmap tags_;
-  std::unique_ptr<detail::RequestSlot[]> slots_;
-  std::unique_ptr<Pdu[]> pdus_;
+  HwTags<D>& hw_;
   detail::KickOps kick_;
   std::atomic<bool> quiesced_{false};
 
@@ -303,7 +309,7 @@ void Owned<D>::complete(Status s) && noexcept {
   MQBLK_DEBUG_ASSERT(slot != nullptr, "Owned::complete on an empty handle");
   if (!slot) return;
   slot->status = s;
-  static_cast<Hctx<D>*>(slot->hctx)->push_softirq(slot);
+  static_cast<Hctx<D>*>(slot->hctx.load(std::memory_order_relaxed))->push_softirq(slot);
 }
 
 MQBLK_OWNERSHIP_NS_END

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "mqblk/block_device.hpp"
+#include "mqblk/tag_set.hpp"
 
 namespace mqblk {
 
@@ -43,10 +44,17 @@ struct DeviceOverrides {
 };
 
 // Throws ConfigError for an unknown driver, unknown key, bad value or impossible
-// combination; creates nothing in that case.
+// combination; creates nothing in that case. One device: attributes asking for several
+// (null's nr_devices) are a ConfigError here.
 std::unique_ptr<BlockDevice> make_device(std::string_view driver,
                                          const std::vector<std::string>& attrs,
                                          const DeviceOverrides& overrides = {});
+
+// Every device the attributes describe (null's nr_devices, on one shared tag set with
+// shared_tags=1): for tools that drive several at once, as `mqblk bench`.
+std::vector<std::unique_ptr<BlockDevice>> make_devices(std::string_view driver,
+                                                       const std::vector<std::string>& attrs,
+                                                       const DeviceOverrides& overrides = {});
 
 // What make_device would create, without creating anything: the same checks and
 // ConfigErrors, and the resulting shape. Tools check their own options against it first,
@@ -55,6 +63,12 @@ struct DevicePlan {
   DiskLimits limits;
   unsigned nr_hw_queues = 0;
   unsigned queue_depth = 0;
+  unsigned nr_devices = 1;   // of make_devices
+  bool shared_tags = false;  // make_devices puts them on one tag set
+  // What one IoQueue may have in flight: the queue depth, or its fair share of a shared set.
+  unsigned per_queue_cap() const noexcept {
+    return shared_tags ? fair_share(queue_depth, nr_devices) : queue_depth;
+  }
 };
 DevicePlan plan_device(std::string_view driver, const std::vector<std::string>& attrs,
                        const DeviceOverrides& overrides = {});

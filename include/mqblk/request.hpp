@@ -53,7 +53,9 @@ class RequestView {
     return detail::gen_of(slot_->word.load(std::memory_order_relaxed));
   }
   typename D::Pdu& pdu() const noexcept { return *static_cast<typename D::Pdu*>(slot_->pdu); }
-  Hctx<D>& hctx() const noexcept { return *static_cast<Hctx<D>*>(slot_->hctx); }
+  Hctx<D>& hctx() const noexcept {
+    return *static_cast<Hctx<D>*>(slot_->hctx.load(std::memory_order_relaxed));
+  }
 
  protected:
   RequestView() = default;

@@ -57,18 +57,20 @@ struct Shared {
 
 class Job {
  public:
-  Job(BlockDevice& dev, const BenchOptions& o, unsigned index, Shared& sh)
+  // Job `index` of the bench: the local-th of the jobs_on_dev jobs that drive dev.
+  Job(BlockDevice& dev, const BenchOptions& o, unsigned index, unsigned local, unsigned jobs_on_dev,
+      Shared& sh)
       : dev_(dev), o_(o), sh_(sh), rng_(splitmix(o.seed + index) | 1) {
     uint64_t region = o.size ? o.size : dev.limits().capacity_bytes;
     uint64_t blocks = region / o.bs;
-    if (o.verify) {  // jobs write disjoint slices so that verification is exact
-      blocks /= o.jobs;
-      first_block_ = blocks * index;
+    if (o.verify) {  // a device's jobs write disjoint slices so that verification is exact
+      blocks /= jobs_on_dev;
+      first_block_ = blocks * local;
     }
     nblocks_ = blocks;
     if (nblocks_ == 0)
       throw std::runtime_error("bench: the region is smaller than one block per job");
-    q_ = dev.open_queue(static_cast<int>(index % dev.nr_hw_queues()));
+    q_ = dev.open_queue(static_cast<int>(local % dev.nr_hw_queues()));
     const size_t total = size_t{o.bs} * o.iodepth;
     buf_.reset(static_cast<std::byte*>(std::aligned_alloc(4096, (total + 4095) & ~size_t{4095})));
     std::memset(buf_.get(), 0, total);
@@ -230,7 +232,13 @@ const char* rw_name(RwMode m) noexcept {
   return "?";
 }
 
-void check_bench_options(const BenchOptions& o, const DiskLimits& l, unsigned queue_depth) {
+void check_bench_options(const BenchOptions& o, const DiskLimits& l, unsigned queue_depth,
+                         unsigned nr_devices) {
+  if (o.jobs < nr_devices)
+    throw std::runtime_error("bench: --jobs " + std::to_string(o.jobs) +
+                             " would leave some of the " + std::to_string(nr_devices) +
+                             " devices idle (give --jobs " + std::to_string(nr_devices) +
+                             " or more, or fewer nr_devices)");
   if (o.bs == 0 || o.bs % l.logical_block_size)
     throw std::runtime_error("bench: --bs " + std::to_string(o.bs) +
                              " is not a multiple of the device's block size " +
@@ -241,20 +249,27 @@ void check_bench_options(const BenchOptions& o, const DiskLimits& l, unsigned qu
                              std::to_string(l.max_request_bytes()));
   if (o.iodepth == 0 || o.iodepth > queue_depth)
     throw std::runtime_error("bench: --iodepth " + std::to_string(o.iodepth) +
-                             " must be between 1 and the device's queue depth " +
-                             std::to_string(queue_depth) + " (raise hw_queue_depth)");
+                             " must be between 1 and what one queue may have in flight, " +
+                             std::to_string(queue_depth) +
+                             " (raise hw_queue_depth; a shared tag set splits it between "
+                             "the devices)");
   if (o.size > l.capacity_bytes)
     throw std::runtime_error("bench: --size is larger than the device");
   if (o.lat_sample == 0 || (o.lat_sample & (o.lat_sample - 1)))
     throw std::runtime_error("bench: --lat-sample must be a power of two");
 }
 
-BenchResult run_bench(BlockDevice& dev, const BenchOptions& o) {
-  check_bench_options(o, dev.limits(), dev.queue_depth());
+BenchResult run_bench(const std::vector<BlockDevice*>& devs, const BenchOptions& o) {
+  const auto n = static_cast<unsigned>(devs.size());
+  check_bench_options(o, devs.front()->limits(), devs.front()->queue_cap(), n);
 
   Shared sh;
   std::vector<std::unique_ptr<Job>> jobs;
-  for (unsigned j = 0; j < o.jobs; ++j) jobs.push_back(std::make_unique<Job>(dev, o, j, sh));
+  for (unsigned j = 0; j < o.jobs; ++j) {
+    unsigned d = j % n;
+    unsigned jobs_on_dev = (o.jobs - d + n - 1) / n;
+    jobs.push_back(std::make_unique<Job>(*devs[d], o, j, j / n, jobs_on_dev, sh));
+  }
   std::vector<JobResult> results(o.jobs);
   std::vector<std::string> errors(o.jobs);
   std::vector<std::thread> threads;

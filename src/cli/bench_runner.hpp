@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "cli/latency_histogram.hpp"
 #include "mqblk/block_device.hpp"
@@ -34,10 +35,13 @@ struct BenchResult {
 
 // Checks the options against a device of this shape; throws std::runtime_error with one
 // line on an unusable combination. run_bench checks again.
-void check_bench_options(const BenchOptions& o, const DiskLimits& l, unsigned queue_depth);
+void check_bench_options(const BenchOptions& o, const DiskLimits& l, unsigned queue_depth,
+                         unsigned nr_devices = 1);
 
-// Runs the jobs; throws std::runtime_error with one line on an unusable combination.
-BenchResult run_bench(BlockDevice& dev, const BenchOptions& o);
+// Runs the jobs over devs (all of one shape): job j drives devs[j % devs.size()], on its
+// hardware queue (j / devs.size()) % nr_hw_queues. Throws std::runtime_error with one line
+// on an unusable combination.
+BenchResult run_bench(const std::vector<BlockDevice*>& devs, const BenchOptions& o);
 
 const char* rw_name(RwMode m) noexcept;
 

@@ -50,9 +50,19 @@ void print_human(const BenchResult& r, const BenchOptions& o, const std::string&
                 static_cast<unsigned long long>(r.verify_errors));
 }
 
-void print_json(const BenchResult& r, const BenchOptions& o, const std::string& what) {
+void print_json(const BenchResult& r, const BenchOptions& o, const std::string& what,
+                const std::vector<BlockDevice*>& devs) {
   nlohmann::json j;
   j["device"] = what;
+  j["devices"] = devs.size();
+  // Per device: I/Os that ended on it (a device sharing a tag set got its share).
+  nlohmann::json per = nlohmann::json::array();
+  for (BlockDevice* d : devs) {
+    uint64_t ended = 0;
+    for (const QueueStats& q : d->stats()) ended += q.ended;
+    per.push_back({{"ios_ended", ended}});
+  }
+  j["per_device"] = per;
   j["rw"] = rw_name(o.rw);
   j["bs"] = o.bs;
   j["iodepth"] = o.iodepth;
@@ -80,7 +90,6 @@ void print_json(const BenchResult& r, const BenchOptions& o, const std::string& 
 void run(const BenchArgs& a) {
   BenchOptions o;
   o.rw = parse_rw(a.rw);
-  std::unique_ptr<BlockDevice> dev;
   try {
     o.bs = static_cast<uint32_t>(parse_size(a.bs, "--bs"));
     o.runtime_s = parse_duration_s(a.runtime, "--runtime");
@@ -95,15 +104,17 @@ void run(const BenchArgs& a) {
     if (o.jobs == 0) fail("--jobs 0: give at least one job", 2);
     DriverArgs d = split_driver_args(a.positional);
     DevicePlan plan = plan_device(d.driver, d.attrs);
-    check_bench_options(o, plan.limits, plan.queue_depth);
-    dev = make_device(d.driver, d.attrs);
-    BenchResult r = run_bench(*dev, o);
-    std::string what = dev->describe();
+    check_bench_options(o, plan.limits, plan.per_queue_cap(), plan.nr_devices);
+    std::vector<std::unique_ptr<BlockDevice>> devs = make_devices(d.driver, d.attrs);
+    std::vector<BlockDevice*> raw;
+    for (auto& dev : devs) raw.push_back(dev.get());
+    BenchResult r = run_bench(raw, o);
+    std::string what = devs.front()->describe();
     if (a.json)
-      print_json(r, o, what);
+      print_json(r, o, what, raw);
     else
       print_human(r, o, what);
-    dev->shutdown();
+    for (auto& dev : devs) dev->shutdown();
     if (r.errors) fail(std::to_string(r.errors) + " I/O errors during the run", 1);
     if (r.verify_errors)
       fail(std::to_string(r.verify_errors) +

@@ -43,8 +43,12 @@ std::string TagSetConfig::validate() const {
 
 namespace detail {
 
-void check_device_config(const TagSetConfig& cfg, const DiskLimits& limits) {
+void check_tag_set_config(const TagSetConfig& cfg) {
   if (auto e = cfg.validate(); !e.empty()) throw ConfigError(e);
+}
+
+void check_device_config(const TagSetConfig& cfg, const DiskLimits& limits) {
+  check_tag_set_config(cfg);
   if (auto e = limits.validate(); !e.empty()) throw ConfigError(e);
 }
 

@@ -23,11 +23,21 @@ std::unique_ptr<BlockDevice> make_device(std::string_view driver,
   unknown_driver(driver);
 }
 
+std::vector<std::unique_ptr<BlockDevice>> make_devices(std::string_view driver,
+                                                       const std::vector<std::string>& attrs,
+                                                       const DeviceOverrides& overrides) {
+  if (driver != "null") unknown_driver(driver);
+  std::vector<std::unique_ptr<BlockDevice>> out;
+  for (auto& d : null::make_null_devices(attrs, overrides)) out.push_back(std::move(d));
+  return out;
+}
+
 DevicePlan plan_device(std::string_view driver, const std::vector<std::string>& attrs,
                        const DeviceOverrides& overrides) {
   if (driver == "null") {
     null::NullPlan p = null::plan_null_device(attrs, overrides);
-    return DevicePlan{p.limits, p.tags.nr_hw_queues, p.tags.queue_depth};
+    return DevicePlan{p.limits, p.tags.nr_hw_queues, p.tags.queue_depth, p.cfg.nr_devices,
+                      p.cfg.shared_tags};
   }
   unknown_driver(driver);
 }

@@ -32,7 +32,8 @@ check "discard" null discard=1
 check "not a multiple" null $bf size=1025K blocksize=4096
 check "queue_mode" null $bf queue_mode=1
 check "mbps" null $bf mbps=100
-check "shared_tags" null $bf shared_tags=1
+check "nr_devices" null $bf nr_devices=0
+check "cannot hold 2 devices" null $bf nr_devices=2 shared_tags=1
 check "zoned" null $bf zoned=1
 check "missing '='\|no '='\|key=value" null $bf memory_backed
 check "unknown driver" nope size=1G

@@ -23,6 +23,7 @@ touch "$TMP/file"
 one_line_error "socket path is a file" -f --socket "$TMP/file" null
 one_line_error "bad --poll-us" -f --socket "$TMP/s2" --poll-us -5 null
 one_line_error "unknown option" -f --socket "$TMP/s2" --no-such-option null
+one_line_error "several devices" -f --socket "$TMP/s2" null nr_devices=2 shared_tags=1
 [[ ! -e $SOCK ]] || fail "a refused start left a socket file"
 
 # --run with $uri and $unixsocket, exits with the command's status.

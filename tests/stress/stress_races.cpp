@@ -1,6 +1,7 @@
 // The seed's races, at volume: completion timers, worker-thread completions, timeouts,
 // cancellation through tag lookups with stale and random tags, and teardown, all at once
-// over several threads. Checks:
+// over several threads; with --shared, on two devices sharing one tag set, the first torn
+// down while the second works. Checks:
 //   1. every submitted I/O completes exactly once (a second completion is a failure);
 //   2. no slot is reused while referenced: a holder of a Ref sees the slot's generation
 //      unchanged for as long as it holds it, and queue_rq never starts a request on a
@@ -14,7 +15,9 @@
 #include <deque>
 #include <mutex>
 #include <random>
+#include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "mqblk/device.hpp"
@@ -104,7 +107,7 @@ struct Submitter {
   std::vector<uint8_t> done;  // per I/O id: completions seen
   uint64_t submitted = 0;
   std::atomic<uint64_t> completed{0};  // read by main to decide when to tear down
-  std::atomic<bool>* stop_submitting;
+  std::atomic<bool>* stop_submitting;  // its device's: set once teardown began
   uint64_t target;
 
   void run() {
@@ -116,6 +119,7 @@ struct Submitter {
              q->outstanding() < kDepth) {
         Status s = q->submit(IoDesc{Op::read, 0, (submitted % 1024) * 512, 512, buf}, submitted);
         if (s == Status::cancelled) break;  // teardown began
+        if (s == Status::busy) break;       // a shared set's fair share is used up: reap
         if (s != Status::ok) violation("submit refused", static_cast<uint64_t>(s));
         ++submitted;
       }
@@ -127,24 +131,135 @@ struct Submitter {
           violation("completion for an I/O never submitted", id);
         else if (done[id]++)
           violation("I/O completed twice", id, done[id]);
+        // Only this device's teardown cancels (the lookup thread ends with ioerr): a
+        // cancel before it is another device's teardown reaching into this one.
+        if (c[i].status == Status::cancelled && !stop_submitting->load())
+          violation("cancelled while its device was not being torn down", id);
         completed.fetch_add(1, std::memory_order_relaxed);
       }
     }
   }
 };
 
-}  // namespace
-
-int main() {
-  uint64_t ios = kDefaultIos;
-  if (const char* e = std::getenv("MQBLK_STRESS_IOS")) ios = std::strtoull(e, nullptr, 10);
+// One run: ndev devices (two share one tag set when shared), kSubmitters submitting
+// threads over them, one lookup thread, teardown while the last I/Os are in flight (with
+// two devices: the first one's teardown while the second keeps working). Returns the
+// (timeouts, cancels won) seen, to tell whether the races happened.
+std::pair<uint64_t, uint64_t> run(uint64_t ios, bool shared) {
   TagSetConfig ts;
   ts.nr_hw_queues = kQueues;
   ts.queue_depth = kDepth;
   ts.timeout_ns = kTimeoutNs;
   DiskLimits l;
   l.capacity_bytes = 1 << 20;
-  auto dev = std::make_unique<Device<RaceDriver>>(ts, l, "race");
+  std::vector<std::unique_ptr<Device<RaceDriver>>> devs;
+  if (shared) {
+    auto set = TagSet<RaceDriver>::create(ts);
+    devs.push_back(std::make_unique<Device<RaceDriver>>(set, l, "race a"));
+    devs.push_back(std::make_unique<Device<RaceDriver>>(set, l, "race b"));
+  } else {
+    devs.push_back(std::make_unique<Device<RaceDriver>>(ts, l, "race"));
+  }
+  const unsigned ndev = static_cast<unsigned>(devs.size());
+
+  std::vector<std::thread> workers;
+  for (auto& d : devs) workers.emplace_back([&d] { d->driver().worker(); });
+  std::atomic<bool> stop_lookups{false};
+  std::vector<std::atomic<bool>> stop_submitting(ndev);
+  std::atomic<uint64_t> lookups_hit{0}, cancels_won{0};
+  // Lookups of random, stale and out-of-range tags, on either device; some cancel what
+  // they find. A lookup must never yield another device's request.
+  std::thread looker([&] {
+    std::minstd_rand rng{7};
+    while (!stop_lookups.load()) {
+      Device<RaceDriver>& dev = *devs[rng() % ndev];
+      unsigned q = rng() % (kQueues + 1);   // queue kQueues does not exist
+      uint32_t tag = rng() % (kDepth + 8);  // some out of range
+      Ref<RaceDriver> r = (rng() & 3) ? dev.lookup(q, tag) : dev.lookup(q, tag, rng());
+      if (!r) continue;
+      ++lookups_hit;
+      if (&r.hctx() != &dev.hctx(q)) violation("a lookup yielded another device's request", tag);
+      uint32_t gen = r.generation();
+      r.pdu().held.store((uint64_t{gen} << 1) | 1, std::memory_order_release);
+      if (rng() % 8 == 0 && r.try_end(Status::ioerr) == EndResult::ended) ++cancels_won;
+      for (int i = 0; i < 50; ++i) std::atomic_signal_fence(std::memory_order_seq_cst);
+      if (r.generation() != gen) violation("slot reused while referenced", tag, gen);
+      r.pdu().held.store(0, std::memory_order_release);
+    }
+  });
+
+  std::vector<Submitter> subs(kSubmitters);
+  std::vector<std::thread> threads;
+  for (unsigned i = 0; i < kSubmitters; ++i) {
+    subs[i].q = devs[i % ndev]->open_queue(static_cast<int>((i / ndev) % kQueues));
+    subs[i].stop_submitting = &stop_submitting[i % ndev];
+    subs[i].target = ios / kSubmitters;
+    threads.emplace_back([&, i] { subs[i].run(); });
+  }
+  auto completed_of = [&](unsigned dev) {
+    uint64_t n = 0;
+    for (unsigned i = dev; i < kSubmitters; i += ndev) n += subs[i].completed.load();
+    return n;
+  };
+  // Tear down while the last I/Os are in flight: wait for 90% of the work first.
+  for (;;) {
+    uint64_t n = 0;
+    for (unsigned d = 0; d < ndev; ++d) n += completed_of(d);
+    if (n >= ios * 9 / 10) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  stop_lookups = true;
+  looker.join();
+  for (unsigned d = 0; d < ndev; ++d) {
+    if (d > 0) {
+      // The other device keeps going after the first one's teardown: more I/Os end.
+      uint64_t before = completed_of(d);
+      for (int i = 0; i < 400 && completed_of(d) == before; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      if (completed_of(d) == before && completed_of(d) < ios / kSubmitters)
+        violation("a device stalled after another device on its tag set was torn down");
+    }
+    stop_submitting[d] = true;
+    devs[d]->shutdown();
+  }
+  for (auto& t : threads) t.join();
+  for (unsigned d = 0; d < ndev; ++d) {
+    devs[d]->driver().stop = true;
+    workers[d].join();
+  }
+
+  uint64_t submitted = 0, completed = 0, missing = 0;
+  for (auto& s : subs) {
+    submitted += s.submitted;
+    completed += s.completed;
+    for (uint64_t id = 0; id < s.submitted; ++id) missing += s.done[id] == 0;
+  }
+  if (missing) violation("I/Os never completed", missing);
+  uint64_t timeouts = 0;
+  for (auto& d : devs) {
+    for (auto& st : d->stats()) {
+      if (st.in_flight) violation("tags leaked after teardown", st.in_flight);
+      if (st.started != st.ended) violation("started != ended", st.started, st.ended);
+      timeouts += st.timeouts;
+    }
+  }
+  std::printf(
+      "stress (%s): %llu submitted, %llu completed, %llu timeouts, %llu lookups hit, "
+      "%llu cancels won, %llu violations\n",
+      shared ? "two devices, one shared tag set" : "one device", (unsigned long long)submitted,
+      (unsigned long long)completed, (unsigned long long)timeouts,
+      (unsigned long long)lookups_hit.load(), (unsigned long long)cancels_won.load(),
+      (unsigned long long)g_violations.load());
+  return {timeouts, cancels_won.load()};
+}
+
+}  // namespace
+
+// Usage: stress_races [--shared]   (environment: MQBLK_STRESS_IOS, MQBLK_STRESS_LIMIT_S)
+int main(int argc, char** argv) {
+  uint64_t ios = kDefaultIos;
+  if (const char* e = std::getenv("MQBLK_STRESS_IOS")) ios = std::strtoull(e, nullptr, 10);
+  bool shared = argc > 1 && std::string_view(argv[1]) == "--shared";
 
   // A broken engine may also wedge (a tag freed twice, a request never ended): once a
   // violation is seen, or when the run takes far too long, report and stop.
@@ -167,69 +282,7 @@ int main() {
     }
   }).detach();
 
-  std::thread worker([&] { dev->driver().worker(); });
-  std::atomic<bool> stop_lookups{false}, stop_submitting{false};
-  std::atomic<uint64_t> lookups_hit{0}, cancels_won{0};
-  // Lookups of random, stale and out-of-range tags; some cancel what they find.
-  std::thread looker([&] {
-    std::minstd_rand rng{7};
-    while (!stop_lookups.load()) {
-      unsigned q = rng() % (kQueues + 1);   // queue kQueues does not exist
-      uint32_t tag = rng() % (kDepth + 8);  // some out of range
-      Ref<RaceDriver> r = (rng() & 3) ? dev->lookup(q, tag) : dev->lookup(q, tag, rng());
-      if (!r) continue;
-      ++lookups_hit;
-      uint32_t gen = r.generation();
-      r.pdu().held.store((uint64_t{gen} << 1) | 1, std::memory_order_release);
-      if (rng() % 8 == 0 && r.try_end(Status::cancelled) == EndResult::ended) ++cancels_won;
-      for (int i = 0; i < 50; ++i) std::atomic_signal_fence(std::memory_order_seq_cst);
-      if (r.generation() != gen) violation("slot reused while referenced", tag, gen);
-      r.pdu().held.store(0, std::memory_order_release);
-    }
-  });
-
-  std::vector<Submitter> subs(kSubmitters);
-  std::vector<std::thread> threads;
-  for (unsigned i = 0; i < kSubmitters; ++i) {
-    subs[i].q = dev->open_queue(static_cast<int>(i % kQueues));
-    subs[i].stop_submitting = &stop_submitting;
-    subs[i].target = ios / kSubmitters;
-    threads.emplace_back([&, i] { subs[i].run(); });
-  }
-  // Tear down while the last I/Os are in flight: wait for 90% of the work first.
-  for (;;) {
-    uint64_t n = 0;
-    for (auto& s : subs) n += s.completed.load(std::memory_order_relaxed);
-    if (n >= ios * 9 / 10) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  stop_lookups = true;
-  looker.join();
-  dev->shutdown();
-  stop_submitting = true;
-  for (auto& t : threads) t.join();
-  dev->driver().stop = true;
-  worker.join();
-
-  uint64_t submitted = 0, completed = 0, missing = 0;
-  for (auto& s : subs) {
-    submitted += s.submitted;
-    completed += s.completed;
-    for (uint64_t id = 0; id < s.submitted; ++id) missing += s.done[id] == 0;
-  }
-  if (missing) violation("I/Os never completed", missing);
-  for (auto& st : dev->stats()) {
-    if (st.in_flight) violation("tags leaked after teardown", st.in_flight);
-    if (st.started != st.ended) violation("started != ended", st.started, st.ended);
-  }
-  uint64_t timeouts = 0;
-  for (auto& st : dev->stats()) timeouts += st.timeouts;
-  std::printf(
-      "stress: %llu submitted, %llu completed, %llu timeouts, %llu lookups hit, "
-      "%llu cancels won, %llu violations\n",
-      (unsigned long long)submitted, (unsigned long long)completed, (unsigned long long)timeouts,
-      (unsigned long long)lookups_hit.load(), (unsigned long long)cancels_won.load(),
-      (unsigned long long)g_violations.load());
+  auto [timeouts, cancels_won] = run(ios, shared);
   if (timeouts == 0 || cancels_won == 0) {
     std::printf(
         "stress: the races did not happen (no timeouts or cancels): the test proved nothing\n");

@@ -174,7 +174,9 @@ TEST(NullConfig, UnknownKeysSuggestClosest) {
   EXPECT_ERROR((Items{"frobnicate=1"}), "unknown attribute 'frobnicate'", "mqblk features");
   // null_blk attributes mqblk does not have say so.
   EXPECT_ERROR((Items{"zoned=1"}), "zoned=1", "not supported");
-  EXPECT_ERROR((Items{"nr_devices=2"}), "nr_devices=2");
+  EXPECT_ERROR((Items{"nr_devices=0"}), "nr_devices=0", "between 1 and 64");
+  EXPECT_ERROR((Items{"nr_devices=2", "memory_backed=1", "backing_file=/dev/shm/x"}),
+               "backing_file=/dev/shm/x", "cannot hold 2 devices");
   EXPECT_ERROR((Items{"timeout=1"}), "request_timeout");
 }
 
@@ -288,6 +290,7 @@ TEST(NullConfig, AttributesListed) {
                         "mbps",
                         "blocking",
                         "shared_tags",
+                        "nr_devices",
                         "rotational",
                         "max_sectors",
                         "queue_mode",

@@ -60,7 +60,8 @@ inline constexpr uint32_t gen_of(uint64_t w) noexcept {
 
 // One preallocated request. Fields other than word/deadline/next are written by the
 // starter before the release store that puts the slot in flight, and are read-only until
-// the slot is freed; any holder (owner, Ref, borrow) may read them.
+// the slot is freed; any holder (owner, Ref, borrow) may read them. hctx is atomic because
+// with a shared tag set another device's scan reads it while a starter writes it.
 struct alignas(64) RequestSlot {
   std::atomic<uint64_t> word{0};
   Op op = Op::read;
@@ -76,7 +77,7 @@ struct alignas(64) RequestSlot {
   uint64_t user_data = 0;
   Sbitmap* tags = nullptr;              // where the tag returns
   void* pdu = nullptr;                  // the driver's per-request data (Owned<D>::pdu())
-  void* hctx = nullptr;                 // the Hctx<D> it belongs to
+  std::atomic<void*> hctx{nullptr};     // the Hctx<D> (a device's queue) that started it
   std::atomic<int64_t> deadline_ns{0};  // for the timeout scan (coarse clock)
   RequestSlot* next = nullptr;          // link for the list that owns it (softirq, requeue)
   // A segmented read or write (buf == nullptr): its segments. Written only by segmented

@@ -78,7 +78,7 @@ constexpr string_view kBoolRange = "must be 0 or 1 (also true/false, yes/no, on/
 constexpr string_view kSizeRange = "must be between 1K and 1P: a number of MB, or a K/M/G/T suffix";
 
 // clang-format off
-const std::array<Attr, 24> kAttrs{{
+const std::array<Attr, 25> kAttrs{{
   {"size", "size", Kind::bytes, &NullConfig::size_bytes, 20, 1, kMaxBytes, kSizeRange,
    "size=1G", "MB", "256000", "device size in MB (suffixes K/M/G/T accepted: size=1G is 1024)",
    true, nullptr},
@@ -125,7 +125,14 @@ const std::array<Attr, 24> kAttrs{{
   {"blocking", "blocking", Kind::boolean, &NullConfig::blocking, 0, 0, 1, kBoolRange,
    "blocking=1", "bool", "0", "blocking driver: queue_rq may sleep", false, nullptr},
   {"shared_tags", "shared_tags", Kind::boolean, &NullConfig::shared_tags, 0, 0, 1, kBoolRange,
-   "shared_tags=1", "bool", "0", "share one tag set between devices", false, nullptr},
+   "shared_tags=1", "bool", "0",
+   "the nr_devices devices share one tag set (submit_queues x hw_queue_depth requests)",
+   false, nullptr},
+  {"nr_devices", "nr_devices", Kind::uint, &NullConfig::nr_devices, 0, 1, 64,
+   "must be between 1 and 64", "nr_devices=2", "", "1",
+   "null_blk module parameter: devices to create (mqblk bench spreads its jobs over them; "
+   "the nbd and ublk servers serve one)",
+   false, nullptr},
   {"rotational", "rotational", Kind::boolean, &NullConfig::rotational, 0, 0, 1, kBoolRange,
    "rotational=1", "bool", "0", "report a rotational device", false, nullptr},
   {"max_sectors", "max_sectors", Kind::uint, &NullConfig::max_sectors, 0, 0, 65535,
@@ -164,7 +171,7 @@ struct Unsupported {
   string_view name;
   string_view why;
 };
-constexpr std::array<Unsupported, 19> kUnsupported{{
+constexpr std::array<Unsupported, 18> kUnsupported{{
     {"zoned", "zoned emulation is not supported yet (drop it)"},
     {"zone_size", "zoned emulation is not supported yet (drop it)"},
     {"zone_capacity", "zoned emulation is not supported yet (drop it)"},
@@ -175,7 +182,6 @@ constexpr std::array<Unsupported, 19> kUnsupported{{
     {"zone_readonly", "zoned emulation is not supported yet (drop it)"},
     {"zone_offline", "zoned emulation is not supported yet (drop it)"},
     {"badblocks", "bad block emulation is not supported yet (drop it)"},
-    {"nr_devices", "mqblk makes one device per command (run one command per device)"},
     {"power", "a configfs control file, not needed with mqblk (drop it)"},
     {"index", "a configfs control file, not needed with mqblk (drop it)"},
     {"use_per_node_hctx", "not supported (use submit_queues=N)"},
@@ -498,6 +504,11 @@ NullConfig parse_null_config(const std::vector<std::string>& kv) {
           fmt::format("null: {}: needs memory_backed=1 (add memory_backed=1, or drop {})",
                       where(n.field), n.field));
   }
+  if (cfg.nr_devices > 1 && !cfg.backing_file.empty())
+    throw ConfigError(
+        fmt::format("null: {}: one backing file cannot hold {} devices (drop backing_file, or use "
+                    "nr_devices=1)",
+                    where("backing_file"), cfg.nr_devices));
   return cfg;
 }
 

@@ -38,7 +38,8 @@ struct NullConfig {
   uint64_t cache_size_bytes = 0;  // cache_size=MB; needs memory_backed
   uint64_t mbps = 0;              // bandwidth limit in MB/s, 0 = none
   bool blocking = false;          // BLK_MQ_F_BLOCKING: queue_rq may sleep
-  bool shared_tags = false;       // one tag set shared by devices
+  bool shared_tags = false;       // the nr_devices devices share one tag set
+  uint32_t nr_devices = 1;        // devices to create (make_null_devices)
   bool rotational = false;
   uint32_t max_sectors = 2560;  // per request, in 512-byte sectors
   uint32_t queue_mode = 2;      // only 2 (multiqueue) is accepted

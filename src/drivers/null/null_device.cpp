@@ -32,7 +32,6 @@ void refuse_unimplemented(const NullConfig& c) {
   };
   if (c.mbps) refuse(fmt::format("mbps={} (bandwidth throttling)", c.mbps), "leave mbps=0");
   if (c.cache_size_bytes) refuse("cache_size (the write-back cache)", "leave cache_size=0");
-  if (c.shared_tags) refuse("shared_tags=1", "leave shared_tags=0");
   if (c.poll_queues) refuse("poll_queues", "leave poll_queues=0");
 }
 
@@ -68,16 +67,45 @@ NullPlan plan_null_device(const std::vector<std::string>& attrs, const DeviceOve
   return p;
 }
 
+namespace {
+
+std::vector<std::unique_ptr<NullDevice>> make_from_plan(const NullPlan& p) {
+  std::shared_ptr<TagSet<NullDriver>> shared;
+  if (p.cfg.shared_tags) shared = TagSet<NullDriver>::create(p.tags);
+  std::string description = "null " + p.cfg.to_attr_string();
+  std::vector<std::unique_ptr<NullDevice>> devs;
+  for (uint32_t i = 0; i < p.cfg.nr_devices; ++i) {
+    std::unique_ptr<PageStore> store;
+    if (p.cfg.memory_backed)
+      store = PageStore::open(
+          PageStoreOptions{p.cfg.size_bytes, p.cfg.memory_cap_bytes, p.cfg.backing_file});
+    if (shared)
+      devs.push_back(
+          std::make_unique<NullDevice>(shared, p.limits, description, p.cfg, std::move(store)));
+    else
+      devs.push_back(
+          std::make_unique<NullDevice>(p.tags, p.limits, description, p.cfg, std::move(store)));
+  }
+  return devs;
+}
+
+}  // namespace
+
+// The whole plan is checked before any store (maybe a file) is created.
+std::vector<std::unique_ptr<NullDevice>> make_null_devices(const std::vector<std::string>& attrs,
+                                                           const DeviceOverrides& overrides) {
+  return make_from_plan(plan_null_device(attrs, overrides));
+}
+
 std::unique_ptr<NullDevice> make_null_device(const std::vector<std::string>& attrs,
                                              const DeviceOverrides& overrides) {
-  // The whole plan is checked before the store (maybe a file) is created.
   NullPlan p = plan_null_device(attrs, overrides);
-  std::unique_ptr<PageStore> store;
-  if (p.cfg.memory_backed)
-    store = PageStore::open(
-        PageStoreOptions{p.cfg.size_bytes, p.cfg.memory_cap_bytes, p.cfg.backing_file});
-  return std::make_unique<NullDevice>(p.tags, p.limits, "null " + p.cfg.to_attr_string(), p.cfg,
-                                      std::move(store));
+  if (p.cfg.nr_devices != 1)
+    throw ConfigError(fmt::format(
+        "null: nr_devices={}: this command serves one device (use nr_devices=1, and run one "
+        "server per device; mqblk bench runs several)",
+        p.cfg.nr_devices));
+  return std::move(make_from_plan(p).front());
 }
 
 }  // namespace mqblk::null

@@ -94,7 +94,11 @@ struct NullPlan {
 NullPlan plan_null_device(const std::vector<std::string>& attrs,
                           const DeviceOverrides& overrides = {});
 
-// Creates a null device from attributes (ConfigError before anything is created).
+// Creates the nr_devices null devices the attributes describe, on one shared tag set with
+// shared_tags=1 (ConfigError before anything is created).
+std::vector<std::unique_ptr<NullDevice>> make_null_devices(const std::vector<std::string>& attrs,
+                                                           const DeviceOverrides& overrides = {});
+// The same for a command that serves one device: nr_devices other than 1 is a ConfigError.
 std::unique_ptr<NullDevice> make_null_device(const std::vector<std::string>& attrs,
                                              const DeviceOverrides& overrides = {});
 
