@@ -75,6 +75,7 @@ class DeviceQueue final : public IoQueue {
         h_(h),
         cq_(h.depth()),
         share_(dev.member_.set->share()),
+        hint_(h.tags().initial_hint()),
         capacity_(share_.load(std::memory_order_relaxed)),
         block_mask_(dev.limits_.logical_block_size - 1),
         max_fast_bytes_(std::min(dev.limits_.max_request_bytes(), dev.limits_.capacity_bytes)),
@@ -267,7 +268,7 @@ class DeviceQueue final : public IoQueue {
   Hctx<D>& h_;
   detail::CompletionQueue cq_;
   const std::atomic<unsigned>& share_;  // the tag set's per-IoQueue cap
-  uint32_t hint_ = 0;
+  uint32_t hint_;                       // the bitmap word it allocates from first
   unsigned outstanding_ = 0;
   unsigned capacity_;
   const uint64_t block_mask_, max_fast_bytes_, capacity_bytes_;

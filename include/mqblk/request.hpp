@@ -92,8 +92,9 @@ class [[nodiscard]] Owned : public RequestView<D> {
 
   // Ends the request with status s and consumes the handle. Returns ended, or lost when
   // a timer/timeout/cancellation ended it first. Ending through an empty handle (used
-  // twice, moved from) is a debug assertion and returns not_owner.
-  EndResult end(Status s = Status::ok) && noexcept {
+  // twice, moved from) is a debug assertion and returns not_owner. Always inlined: it is
+  // the hot path of every driver that ends in queue_rq (its slow part is out of line).
+  [[gnu::always_inline]] inline EndResult end(Status s = Status::ok) && noexcept {
     detail::RequestSlot* s_ = std::exchange(slot_, nullptr);
     MQBLK_DEBUG_ASSERT(s_ != nullptr, "Owned::end on an empty handle (ended twice or moved from)");
     if (!s_) return EndResult::not_owner;

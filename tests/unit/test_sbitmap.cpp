@@ -9,7 +9,7 @@
 using mqblk::detail::Sbitmap;
 
 TEST(Sbitmap, AllocatesEveryTagOnceThenReportsNone) {
-  for (uint32_t depth : {1u, 63u, 64u, 65u, 128u, 1000u}) {
+  for (uint32_t depth : {1u, 2u, 3u, 4u, 5u, 17u, 63u, 64u, 65u, 128u, 1000u, 4096u}) {
     Sbitmap sb(depth);
     uint32_t hint = 0;
     std::set<uint32_t> got;
@@ -23,6 +23,20 @@ TEST(Sbitmap, AllocatesEveryTagOnceThenReportsNone) {
     sb.put(depth / 2);
     EXPECT_EQ(sb.get(hint), depth / 2);
   }
+}
+
+// As sbitmap_calculate_shift: depth 64 is 4 words of 16 bits, so two submission contexts
+// given different initial hints allocate from different cache lines.
+TEST(Sbitmap, SmallDepthSpreadsOverWordsAndHintsStartApart) {
+  Sbitmap sb(64);
+  uint32_t h0 = sb.initial_hint(), h1 = sb.initial_hint();
+  EXPECT_NE(h0, h1);
+  uint32_t a = sb.get(h0), b = sb.get(h1);
+  EXPECT_EQ(a / 16, h0);
+  EXPECT_EQ(b / 16, h1);
+  Sbitmap big(4096);  // 64 words of 64
+  uint32_t h = 63;
+  EXPECT_EQ(big.get(h), 63u * 64);
 }
 
 TEST(Sbitmap, ExactClaimRefusesTakenAndOutOfRange) {

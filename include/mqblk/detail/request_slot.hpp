@@ -104,7 +104,7 @@ struct alignas(64) RequestSlot {
   void deliver(Status s) noexcept { end_io(end_ctx, user_data, s); }
 
   // The unique owner ends the request. Hot path: one CAS.
-  EndResult end_owned(Status s) noexcept {
+  [[gnu::always_inline]] inline EndResult end_owned(Status s) noexcept {
     uint64_t w = word.load(std::memory_order_relaxed);
 #if defined(MQBLK_RAW_OWNERSHIP)
     // The raw baseline of bench/safety_cost: no state transition, no check, as a C driver
@@ -138,7 +138,7 @@ struct alignas(64) RequestSlot {
   // it is still in flight, keeping the owner bit so that nobody can free the slot while
   // the completion is being delivered (deliver reads the slot); then drop the owner bit,
   // freeing the slot if no reference remains.
-  EndResult end_owned_slow(uint64_t w, Status s) noexcept {
+  [[gnu::noinline, gnu::cold]] EndResult end_owned_slow(uint64_t w, Status s) noexcept {
     EndResult r = EndResult::lost;
     while (state_of(w) == kInFlight) {
       MQBLK_DEBUG_ASSERT(w & kOwner, "owner end on a request without an owner");
