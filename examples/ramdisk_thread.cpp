@@ -78,7 +78,7 @@ class RamDisk {
   std::thread worker_;  // last: starts after everything it uses exists
 };
 
-int main() {
+int run_example() {
   constexpr uint64_t kSize = 16 << 20;
   DiskLimits limits;
   limits.capacity_bytes = kSize;
@@ -114,4 +114,13 @@ int main() {
   std::printf("ramdisk: 32 async writes and 32 sync reads verified; %llu started, %llu ended\n",
               (unsigned long long)st.started, (unsigned long long)st.ended);
   return 0;
+}
+
+int main() {
+  try {
+    return run_example();
+  } catch (const std::exception& e) {  // a ConfigError from a bad configuration
+    std::fprintf(stderr, "ramdisk_thread: %s\n", e.what());
+    return 1;
+  }
 }

@@ -46,7 +46,9 @@ struct Extent {
 // including when the device is torn down (then with Status::cancelled). The completion
 // context of the hardware queue ("softirq", timers, requeue) runs inside reap()/wait() on
 // the calling thread; completions ended by other threads are handed over through a
-// lock-free list and signalled on event_fd().
+// lock-free list and signalled on event_fd(). Destroying an IoQueue with I/O in flight
+// ends that I/O with Status::cancelled and waits for its completions (whose IoCompletions
+// are discarded): nothing completes into a queue that is gone.
 class IoQueue {
  public:
   virtual ~IoQueue() = default;

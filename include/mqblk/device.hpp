@@ -82,7 +82,12 @@ class DeviceQueue final : public IoQueue {
         capacity_bytes_(dev.limits_.capacity_bytes),
         fast_ops_((1u << static_cast<unsigned>(Op::read)) |
                   (dev.limits_.read_only ? 0u : 1u << static_cast<unsigned>(Op::write))) {}
-  ~DeviceQueue() override { dev_.forget_queue(this); }
+  // Destroying a queue with I/O in flight cancels that I/O and waits for its completions
+  // (see cancel_outstanding), so that nothing ever completes into a queue that is gone.
+  ~DeviceQueue() override {
+    if (outstanding_) cancel_outstanding();
+    dev_.forget_queue(this);
+  }
 
   Status submit(const IoDesc& io, uint64_t user_data) override {
     if (__builtin_expect(!plain_rw_ok(io), 0)) {
@@ -245,6 +250,31 @@ class DeviceQueue final : public IoQueue {
     } else {
       h_.dispatch(&s, true);
     }
+  }
+
+  // Ends every request of this queue still in flight with Status::cancelled (a driver that
+  // ends one later learns it lost, as after teardown) and reaps until each completion has
+  // landed: 10 s at most, then the leak is reported rather than waited on forever.
+  [[gnu::cold]] void cancel_outstanding() noexcept {
+    detail::CurrentQueue cur(this);
+    for (unsigned t = 0; t < h_.depth(); ++t) {
+      Ref<D> r = h_.lookup(t);
+      // end_ctx is stable while the reference pins this use of the slot.
+      if (r && h_.slot(t).end_ctx == this) (void)r.try_end(Status::cancelled);
+    }
+    IoCompletion sink[64];
+    int64_t deadline = detail::now_ns() + 10'000'000'000;
+    while (outstanding_ && detail::now_ns() < deadline) {
+      if (reap(sink, 64) == 0) {
+        cq_.drain_event();
+        if (cq_.empty()) detail::wait_fd_until(cq_.event_fd(), detail::now_ns() + 1'000'000);
+      }
+    }
+    if (outstanding_)
+      std::fprintf(stderr,
+                   "mqblk: an I/O queue was destroyed with %u request(s) whose completion never "
+                   "arrived\n",
+                   outstanding_);
   }
 
   // No tag free: run this queue's completion context (which frees tags) and sleep briefly

@@ -106,8 +106,8 @@ void run(const BenchArgs& a) {
     DevicePlan plan = plan_device(d.driver, d.attrs);
     check_bench_options(o, plan.limits, plan.per_queue_cap(), plan.nr_devices);
     std::vector<std::unique_ptr<BlockDevice>> devs = make_devices(d.driver, d.attrs);
-    std::vector<BlockDevice*> raw;
-    for (auto& dev : devs) raw.push_back(dev.get());
+    std::vector<BlockDevice*> raw(devs.size());
+    for (size_t i = 0; i < devs.size(); ++i) raw[i] = devs[i].get();
     BenchResult r = run_bench(raw, o);
     std::string what = devs.front()->describe();
     if (a.json)

@@ -219,3 +219,25 @@ TEST(Config, ImpossibleShapesAreRefusedBeforeCreation) {
 }
 
 }  // namespace
+
+// Destroying a queue with requests in flight cancels them: the driver that still owns one
+// learns it lost, the tags come back, and nothing is delivered into the dead queue (ASan
+// and TSan runs of this test would catch that).
+TEST(QueueTeardown, DestroyingAQueueWithIoInFlightCancelsIt) {
+  Device<HoldDriver> dev{test::tag_set(1, 8), test::small_disk(), "hold"};
+  auto q = dev.open_queue(0);
+  std::byte buf[512]{};
+  for (uint64_t i = 0; i < 3; ++i)
+    ASSERT_EQ(q->submit(IoDesc{Op::read, 0, 0, 512, buf}, i), Status::ok);
+  q.reset();
+  ASSERT_EQ(dev.driver().count(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(dev.driver().take().end(Status::ok), EndResult::lost);
+  EXPECT_EQ(dev.stats()[0].in_flight, 0u);
+  EXPECT_EQ(dev.stats()[0].started, 3u);
+  EXPECT_EQ(dev.stats()[0].ended, 3u);
+  // The device goes on serving a new queue.
+  auto q2 = dev.open_queue(0);
+  ASSERT_EQ(q2->submit(IoDesc{Op::read, 0, 0, 512, buf}, 9), Status::ok);
+  EXPECT_EQ(dev.driver().take().end(Status::ok), EndResult::ended);
+  EXPECT_EQ(test::reap_n(*q2, 1).size(), 1u);
+}
