@@ -340,7 +340,7 @@ class Device final : public BlockDevice {
     coarse_now_.store(detail::now_ns(), std::memory_order_relaxed);
     hctxs_.reserve(cfg_.nr_hw_queues);
     for (unsigned q = 0; q < cfg_.nr_hw_queues; ++q) {
-      hctxs_.push_back(std::make_unique<Hctx<D>>(driver_, q, member_.set->hw(q)));
+      hctxs_.push_back(std::make_unique<Hctx<D>>(driver_, q, member_.set->hw(q), member_.first));
       hctxs_.back()->set_kick(
           detail::KickOps{&DeviceQueue<D>::kick_enter, &DeviceQueue<D>::kick_exit});
       if constexpr (HasInitRequest<D>)

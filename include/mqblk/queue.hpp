@@ -50,11 +50,17 @@ class Hctx {
   using Pdu = typename D::Pdu;
 
   // hw: the requests of this hardware queue, this device's alone or shared with others.
-  Hctx(D& driver, unsigned index, HwTags<D>& hw) : driver_(&driver), index_(index), hw_(hw) {
+  // first: no other device has used hw (the first, or only, device on the tag set).
+  Hctx(D& driver, unsigned index, HwTags<D>& hw, bool first)
+      : driver_(&driver), index_(index), hw_(hw) {
     timers_.reserve(depth());
-    // Each start writes its slot's hctx; writing it now too makes a tag taken but not yet
-    // started count as this queue's in in_flight(), as it is when the set is not shared.
-    for (unsigned t = 0; t < depth(); ++t) hw_.slots[t].hctx.store(this, std::memory_order_relaxed);
+    // Each start writes its slot's hctx. The first device writes it now too, so that a tag
+    // taken but not yet started counts as this queue's in in_flight(), as it does when
+    // the set is not shared. A later device must not: other devices' requests may be in
+    // flight on these slots.
+    if (first)
+      for (unsigned t = 0; t < depth(); ++t)
+        hw_.slots[t].hctx.store(this, std::memory_order_relaxed);
   }
   Hctx(const Hctx&) = delete;
   Hctx& operator=(const Hctx&) = delete;

@@ -125,6 +125,23 @@ TEST(SharedTags, OneDevicesTimeoutsDoNotTouchTheOthersRequests) {
   EXPECT_EQ(test::reap_n(*qb, 1).size(), 1u);
 }
 
+// A device that joins while another has requests in flight takes none of them over.
+TEST(SharedTags, JoiningDeviceLeavesInFlightRequestsToTheirOwner) {
+  auto set = TagSet<HoldDriver>::create(test::tag_set(1, 8));
+  auto a = std::make_unique<Device<HoldDriver>>(set, test::small_disk(), "a");
+  auto qa = a->open_queue(0);
+  ASSERT_EQ(SharedFixture::submit(*qa, 1), Status::ok);
+  uint32_t tag = a->driver().held.front().tag();
+  Device<HoldDriver> b(set, test::small_disk(), "b");
+  EXPECT_EQ(a->stats()[0].in_flight, 1u);
+  EXPECT_EQ(b.stats()[0].in_flight, 0u);
+  EXPECT_TRUE(a->lookup(0, tag));
+  EXPECT_FALSE(b.lookup(0, tag));
+  EXPECT_EQ(&a->driver().held.front().hctx(), &a->hctx(0));
+  EXPECT_EQ(a->driver().take().end(Status::ok), EndResult::ended);
+  EXPECT_EQ(test::reap_n(*qa, 1).size(), 1u);
+}
+
 TEST(SharedTags, ExternalTagsServeOneDevice) {
   TagSetConfig cfg = test::tag_set(1, 8);
   cfg.tag_source = TagSource::external;
