@@ -10,10 +10,17 @@ fio --name=busy --filename="$dev" --ioengine=io_uring --direct=1 --rw=randread -
   --iodepth=32 --numjobs=2 --time_based --runtime=40 --output=/tmp/fio.txt 2>/tmp/fio.err &
 fio_pid=$!
 sleep 3
-js=$(mqblk list --json)
-inflight=$(jqv '.[0].in_flight' "$js")
-echo "in flight before del: $inflight"
-[ "$inflight" -gt 0 ] || fail "list shows no request in flight under load: $js"
+# One snapshot may catch the instant every request has completed and fio's threads have
+# not resubmitted yet (two emulated vCPUs shared by fio, two queue threads and `list`):
+# look up to ten times; a device under load must show requests in flight in one of them.
+for try in $(seq 1 10); do
+  js=$(mqblk list --json)
+  inflight=$(jqv '.[0].in_flight' "$js")
+  [ "$inflight" -gt 0 ] && break
+  sleep 0.3
+done
+echo "in flight before del: $inflight (snapshot $try)"
+[ "$inflight" -gt 0 ] || fail "list shows no request in flight under load in 10 snapshots: $js"
 rep=$(within 60 mqblk del -n "$id") || fail "del did not succeed within 60 s"
 echo "$rep"
 report_balanced "$rep" || fail "exit report not balanced: $rep"
