@@ -264,12 +264,8 @@ class DeviceQueue final : public IoQueue {
     }
     IoCompletion sink[64];
     int64_t deadline = detail::now_ns() + 10'000'000'000;
-    while (outstanding_ && detail::now_ns() < deadline) {
-      if (reap(sink, 64) == 0) {
-        cq_.drain_event();
-        if (cq_.empty()) detail::wait_fd_until(cq_.event_fd(), detail::now_ns() + 1'000'000);
-      }
-    }
+    for (int64_t now = detail::now_ns(); outstanding_ && now < deadline; now = detail::now_ns())
+      wait(sink, 64, 64, deadline - now);  // returns early once nothing is outstanding
     if (outstanding_)
       std::fprintf(stderr,
                    "mqblk: an I/O queue was destroyed with %u request(s) whose completion never "
