@@ -20,12 +20,10 @@ struct SharedFixture : ::testing::Test {
   std::unique_ptr<Device<HoldDriver>> b =
       std::make_unique<Device<HoldDriver>>(set, test::small_disk(), "b");
 
-  static Status submit(IoQueue& q, uint64_t ud, uint32_t flags = kReqNoWait) {
-    return q.submit(IoDesc{Op::read, flags, 0, 512, buf_of()}, ud);
-  }
-  static std::byte* buf_of() {
-    static std::byte b[512];
-    return b;
+  // A read that is refused (busy) rather than waited on when no tag is free.
+  static Status submit(IoQueue& q, uint64_t ud) {
+    static std::byte buf[512];
+    return q.submit(IoDesc{Op::read, kReqNoWait, 0, 512, buf}, ud);
   }
   static void end_all(Device<HoldDriver>& d) {
     while (d.driver().count()) (void)d.driver().take().end(Status::ok);
