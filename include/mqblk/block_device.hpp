@@ -27,9 +27,12 @@ struct IoDesc {
 };
 
 // What a submitter gets back, once per submitted I/O.
+// result: what the driver's end reported beside the status (a zone append's sector);
+// 0 unless the driver's own end set it.
 struct IoCompletion {
   uint64_t user_data = 0;
   Status status = Status::ok;
+  uint64_t result = 0;
 };
 
 // A run of bytes with one allocation state, the answer to block_status().
@@ -110,6 +113,10 @@ struct QueueStats {
   uint64_t timeouts = 0;  // requests the timeout handler ended
   uint64_t requeued = 0;
   uint32_t in_flight = 0;
+  // Requests a timeout, cancel or teardown ended while their driver still holds them (the
+  // submitter gets the completion when the driver lets go), and the age of the oldest.
+  uint32_t hung = 0;
+  uint64_t hung_longest_ns = 0;
 };
 
 class BlockDevice {
@@ -155,9 +162,16 @@ class BlockDevice {
   virtual std::vector<QueueStats> stats() const = 0;
 
   // Stops new submissions, ends every outstanding request with Status::cancelled (the
-  // owners that end them later learn they lost), and waits until every tag is free.
-  // Idempotent; the destructor calls it.
+  // owners that end them later learn they lost; their submitters get the completion when
+  // the driver lets go), and waits until every tag is free: forever if the driver never
+  // lets go, printing one line per held request after 10 s and again every 30 s
+  // (TagSetConfig::hung_report_ns / hung_repeat_ns). Idempotent; the destructor calls it.
   virtual void shutdown() = 0;
+  // The same, giving up after timeout_ns: true when every request was let go. False means
+  // the driver can still write into memory the device owns: the caller must neither
+  // destroy the device nor free buffers it submitted, and a server should leave the
+  // process with _exit (see exit_with_requests_held) rather than run destructors.
+  virtual bool shutdown_within(int64_t timeout_ns) = 0;
 };
 
 // Completion callbacks, liburing-style: the I/O's user_data is the address of an

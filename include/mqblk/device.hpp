@@ -6,7 +6,13 @@
 //    complete and poll run on it; completions ended on it land in its local ring.
 //  * The device's timeout thread: coarse clock, timeout scan, the driver's timeout().
 //  * shutdown()/the destructor: any thread, once no IoQueue call is running on it in
-//    parallel with destruction. IoQueues must be destroyed before their Device.
+//    parallel with destruction. IoQueues must be destroyed before their Device: a Device
+//    destroyed while an IoQueue opened from it lives aborts with one line naming it.
+//
+// Teardown never delivers early: a request the driver still holds (an Owned, a parked
+// id) keeps its submitter waiting, and teardown waits for it, reporting it after
+// hung_report_ns and every hung_repeat_ns, because the submitter may free its buffer the
+// moment its completion arrives.
 #pragma once
 
 #include <poll.h>
@@ -16,6 +22,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -193,12 +200,12 @@ class DeviceQueue final : public IoQueue {
            io.offset <= capacity_bytes_ - io.len && io.buf != nullptr;
   }
 
-  static void on_end(void* ctx, uint64_t user_data, Status s) noexcept {
+  static void on_end(void* ctx, uint64_t user_data, Status s, uint64_t result) noexcept {
     auto* q = static_cast<DeviceQueue*>(ctx);
     if (detail::tls_current_queue == q)
-      q->cq_.push_local(user_data, s);
+      q->cq_.push_local(user_data, s, result);
     else
-      q->cq_.push_remote(user_data, s);
+      q->cq_.push_remote(user_data, s, result);
   }
 
   // Takes a tag for an I/O that passed its checks and starts it. segs: a segmented I/O's
@@ -239,8 +246,9 @@ class DeviceQueue final : public IoQueue {
     s.end_io = &DeviceQueue::on_end;
     s.end_ctx = this;
     s.user_data = user_data;
-    s.deadline_ns.store(dev_.coarse_now_.load(std::memory_order_relaxed) + dev_.timeout_ns_,
-                        std::memory_order_relaxed);
+    const int64_t now = dev_.coarse_now_.load(std::memory_order_relaxed);
+    s.deadline_ns.store(now + dev_.timeout_ns_, std::memory_order_relaxed);
+    s.start_ns.store(now, std::memory_order_relaxed);
     s.start();
     ++outstanding_;
     started_.store(started_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -254,23 +262,27 @@ class DeviceQueue final : public IoQueue {
 
   // Ends every request of this queue still in flight with Status::cancelled (a driver that
   // ends one later learns it lost, as after teardown) and reaps until each completion has
-  // landed: 10 s at most, then the leak is reported rather than waited on forever.
+  // landed. A completion arrives only when the driver lets go of the request, so this
+  // waits as long as the driver holds one, reporting the held requests after
+  // hung_report_ns and every hung_repeat_ns: returning earlier would let the driver write
+  // into a buffer its submitter is about to free.
   [[gnu::cold]] void cancel_outstanding() noexcept {
     detail::CurrentQueue cur(this);
     for (unsigned t = 0; t < h_.depth(); ++t) {
-      Ref<D> r = h_.lookup(t);
+      Ref<D> r = h_.lookup_current(t);
       // end_ctx is stable while the reference pins this use of the slot.
       if (r && h_.slot(t).end_ctx == this) (void)r.try_end(Status::cancelled);
     }
     IoCompletion sink[64];
-    int64_t deadline = detail::now_ns() + 10'000'000'000;
-    for (int64_t now = detail::now_ns(); outstanding_ && now < deadline; now = detail::now_ns())
-      wait(sink, 64, 64, deadline - now);  // returns early once nothing is outstanding
-    if (outstanding_)
-      std::fprintf(stderr,
-                   "mqblk: an I/O queue was destroyed with %u request(s) whose completion never "
-                   "arrived\n",
-                   outstanding_);
+    const int64_t began = detail::now_ns();
+    int64_t report_at = began + static_cast<int64_t>(dev_.cfg_.hung_report_ns);
+    while (outstanding_) {
+      wait(sink, 64, 64, std::max<int64_t>(report_at - detail::now_ns(), 0));
+      if (outstanding_ && detail::now_ns() >= report_at) {
+        dev_.report_held("I/O queue teardown", began, this);
+        report_at += static_cast<int64_t>(dev_.cfg_.hung_repeat_ns);
+      }
+    }
   }
 
   // No tag free: run this queue's completion context (which frees tags) and sleep briefly
@@ -310,8 +322,18 @@ class Device final : public BlockDevice {
                 "mqblk: a driver must declare its per-request data type: `using Pdu = ...;` "
                 "(mqblk::NoPdu when it needs none)");
   static_assert(HasQueueRq<D>,
-                "mqblk: a driver must define `mqblk::QueueRqResult<D> queue_rq(mqblk::Hctx<D>&, "
-                "mqblk::Owned<D> rq, bool last)`: it receives ownership of each request");
+                "mqblk: a driver must define exactly `mqblk::QueueRqResult<D> "
+                "queue_rq(mqblk::Hctx<D>&, mqblk::Owned<D> rq, bool last)`: it receives ownership "
+                "of each request, by value (not Owned<D>&, const Owned<D>& or Owned<D>&&, and "
+                "not overloaded)");
+  static_assert(!NamesComplete<D> || HasComplete<D>,
+                "mqblk: a driver's complete must be exactly `void complete(mqblk::Hctx<D>&, "
+                "mqblk::Owned<D> rq)`: it receives ownership back, by value (not Owned<D>&, "
+                "const Owned<D>& or Owned<D>&&, and not overloaded)");
+  static_assert(!NamesTimeout<D> || HasTimeout<D>,
+                "mqblk: a driver's timeout must be exactly `mqblk::TimeoutAction "
+                "timeout(mqblk::Hctx<D>&, mqblk::Borrowed<D> rq)` (or const Borrowed<D>&): it "
+                "borrows the request for the call");
 
  public:
   // Validates cfg and limits (ConfigError, nothing created), constructs the driver from
@@ -347,20 +369,31 @@ class Device final : public BlockDevice {
     }
     timeout_thread_ = std::thread([this] { timeout_loop(); });
   }
-  ~Device() override { shutdown(); }
+  ~Device() override {
+    shutdown();
+    std::lock_guard lk(queues_lock_);
+    if (!queues_.empty()) {
+      std::fprintf(stderr,
+                   "mqblk: device '%s' destroyed while %zu I/O queue(s) opened from it still "
+                   "exist; destroy every IoQueue before the Device it came from\n",
+                   description_.c_str(), queues_.size());
+      std::abort();
+    }
+  }
 
   D& driver() noexcept { return driver_; }
   Hctx<D>& hctx(unsigned q) noexcept { return *hctxs_[q]; }
   const TagSetConfig& config() const noexcept { return cfg_; }
   const std::shared_ptr<TagSet<D>>& tag_set() const noexcept { return member_.set; }
 
-  // Tag lookups for escapes: a counted reference, or empty for a tag that is not in
-  // flight (free, ended, out of range, wrong queue) or whose generation moved on.
-  Ref<D> lookup(unsigned q, uint32_t tag) noexcept {
-    return q < hctxs_.size() ? hctxs_[q]->lookup(tag) : Ref<D>();
+  // Lookups for escapes: a counted reference to the request id names, or empty when it
+  // is not in flight any more (or never was on this device). See Hctx::lookup.
+  Ref<D> lookup(RequestId id) noexcept {
+    return id.hw_queue() < hctxs_.size() ? hctxs_[id.hw_queue()]->lookup(id) : Ref<D>();
   }
-  Ref<D> lookup(unsigned q, uint32_t tag, uint32_t gen) noexcept {
-    return q < hctxs_.size() ? hctxs_[q]->lookup(tag, gen) : Ref<D>();
+  // Ownership back from a parked id (Owned::park), exactly once. See Hctx::claim.
+  Owned<D> claim(RequestId id) noexcept {
+    return id.hw_queue() < hctxs_.size() ? hctxs_[id.hw_queue()]->claim(id) : Owned<D>();
   }
 
   // Quiesce: queue_rq is no longer called; new requests wait on the requeue lists until
@@ -425,6 +458,14 @@ class Device final : public BlockDevice {
       out[q].timeouts = hctxs_[q]->timeouts();
       out[q].requeued = hctxs_[q]->requeued();
       out[q].in_flight = hctxs_[q]->in_flight();
+      const int64_t now = detail::now_ns();
+      hctxs_[q]->for_each_taken([&](detail::RequestSlot& sl) {
+        if (detail::state_of(sl.word.load(std::memory_order_acquire)) != detail::kEndedHeld)
+          return;
+        ++out[q].hung;
+        int64_t age = now - sl.start_ns.load(std::memory_order_relaxed);
+        out[q].hung_longest_ns = std::max<uint64_t>(out[q].hung_longest_ns, std::max<int64_t>(age, 0));
+      });
     }
     for (auto* dq : queues_) {
       out[dq->hw_queue()].started += dq->started();
@@ -434,7 +475,12 @@ class Device final : public BlockDevice {
   }
 
   void shutdown() override {
-    std::call_once(shutdown_once_, [this] { do_shutdown(); });
+    std::call_once(shutdown_once_, [this] { begin_shutdown(); });
+    (void)wait_released(-1);
+  }
+  bool shutdown_within(int64_t timeout_ns) override {
+    std::call_once(shutdown_once_, [this] { begin_shutdown(); });
+    return wait_released(timeout_ns);
   }
 
  private:
@@ -486,18 +532,19 @@ class Device final : public BlockDevice {
   }
 
   // Ends every request the driver has not: each in-flight tag is looked up and ended with
-  // Status::cancelled (an owner that ends it later learns it lost).
+  // Status::cancelled (an owner that ends it later learns it lost; its submitter gets the
+  // cancel when the owner lets go).
   void cancel_all() noexcept {
     for (auto& h : hctxs_) {
       for (unsigned t = 0; t < h->depth(); ++t) {
-        Ref<D> r = h->lookup(t);
+        Ref<D> r = h->lookup_current(t);
         if (r) r.try_end(Status::cancelled);
       }
       h->drain(Status::cancelled);
     }
   }
 
-  void do_shutdown() noexcept {
+  void begin_shutdown() noexcept {
     gate_.store(kDying, std::memory_order_seq_cst);
     {
       std::lock_guard lk(timeout_lock_);
@@ -505,18 +552,61 @@ class Device final : public BlockDevice {
     }
     timeout_cv_.notify_all();
     if (timeout_thread_.joinable()) timeout_thread_.join();
+    shutdown_began_ns_ = detail::now_ns();
+    next_report_ns_ = shutdown_began_ns_ + static_cast<int64_t>(cfg_.hung_report_ns);
     cancel_all();
     if constexpr (HasExitHctx<D>)
       for (auto& h : hctxs_) driver_.exit_hctx(*h);
-    // Requests the driver still held as Owned were ended above; exit_hctx made it drop
-    // them. Whatever remains referenced is a driver bug: say so rather than hang.
-    if (!wait_idle(10'000'000'000)) {
-      cancel_all();
-      std::fprintf(stderr,
-                   "mqblk: %u request(s) still referenced 10 s after shutdown; the driver "
-                   "keeps handles it should have dropped in exit_hctx\n",
-                   in_flight());
+  }
+
+  // Waits until every request was let go (timeout_ns < 0: forever), running completion
+  // contexts and reporting what is held (see hung_report_ns). True when idle.
+  bool wait_released(int64_t timeout_ns) noexcept {
+    std::lock_guard lk(release_wait_lock_);  // one waiter reports, the others wait behind it
+    const int64_t deadline = timeout_ns < 0 ? -1 : detail::now_ns() + timeout_ns;
+    for (;;) {
+      // Completions handed to the softirq list after cancel_all, and requeued entries,
+      // are delivered by running the contexts; whatever the driver holds it ends itself.
+      if (wait_idle(20'000'000)) return true;
+      const int64_t now = detail::now_ns();
+      if (now >= next_report_ns_) {
+        report_held("teardown", shutdown_began_ns_, nullptr);
+        next_report_ns_ = now + static_cast<int64_t>(cfg_.hung_repeat_ns);
+      }
+      if (deadline >= 0 && now >= deadline) return false;
     }
+  }
+
+  // One line per request of this device (or of IoQueue `only`) whose tag is still taken:
+  // which queue and tag, who holds it, for how long. The kernel's hung-task report.
+  void report_held(const char* waiter, int64_t since_ns, const void* only) noexcept {
+    const int64_t now = detail::now_ns();
+    unsigned n = 0;
+    for (auto& h : hctxs_) {
+      h->for_each_taken([&](detail::RequestSlot& sl) {
+        if (only && sl.end_ctx != only) return;
+        uint64_t w = sl.word.load(std::memory_order_acquire);
+        const char* who = "being released";
+        switch (detail::state_of(w)) {
+          case detail::kInFlight:
+            who = (w & detail::kParked) ? "in flight, parked by its driver"
+                  : detail::has_owner(w) ? "in flight, held by its driver"
+                                         : "in flight, referenced by its driver";
+            break;
+          case detail::kEndedHeld: who = "ended (cancelled or timed out), still held by its driver"; break;
+          case detail::kEnded: who = "completed, still referenced by its driver"; break;
+          default: break;
+        }
+        ++n;
+        std::fprintf(stderr,
+                     "mqblk: device '%s' queue %u tag %u: %s for %.1f s; %s has waited %.1f s "
+                     "for it\n",
+                     description_.c_str(), h->index(), sl.tag, who,
+                     static_cast<double>(now - sl.start_ns.load(std::memory_order_relaxed)) / 1e9,
+                     waiter, static_cast<double>(now - since_ns) / 1e9);
+      });
+    }
+    if (n) std::fflush(stderr);
   }
 
   void timeout_loop() {
@@ -543,10 +633,10 @@ class Device final : public BlockDevice {
         if (detail::state_of(w) != detail::kInFlight) continue;
         if (s.hctx.load(std::memory_order_relaxed) != &h) continue;  // another device's
         if (s.deadline_ns.load(std::memory_order_relaxed) > now) continue;
-        Ref<D> r = h.lookup(t, detail::gen_of(w));
+        Ref<D> r = h.lookup_gen(t, detail::gen_of(w));
         if (!r) continue;
         TimeoutAction a = TimeoutAction::done;
-        if constexpr (HasTimeout<D>) a = driver_.timeout(h, Borrowed<D>(r));
+        if constexpr (HasTimeout<D>) a = driver_.timeout(h, Borrowed<D>(r.slot_));
         if (a == TimeoutAction::done) {
           if (r.try_end(Status::timeout) == EndResult::ended) h.count_timeout();
         } else {
@@ -575,6 +665,9 @@ class Device final : public BlockDevice {
   std::vector<Retired> retired_ = std::vector<Retired>(cfg_.nr_hw_queues);
 
   std::once_flag shutdown_once_;
+  std::mutex release_wait_lock_;
+  int64_t shutdown_began_ns_ = 0;
+  int64_t next_report_ns_ = 0;  // set with shutdown_began_ns_
   std::mutex timeout_lock_;
   std::condition_variable timeout_cv_;
   bool stop_timeout_ = false;

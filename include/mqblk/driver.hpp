@@ -15,14 +15,21 @@
 //       Thread: the thread running h's completion context (the one reaping that queue),
 //       for requests handed over by Owned::complete(). Default: end with the given status.
 //   TimeoutAction timeout(Hctx<D>& h, Borrowed<D> rq);                         optional
-//       Thread: the device's timeout thread. rq outlived its deadline; return
-//       TimeoutAction::done (the engine ends it with Status::timeout unless its owner ended
-//       it first) or TimeoutAction::reset_timer. Default: done.
+//       (or `const Borrowed<D>&`) Thread: the device's timeout thread. rq outlived its
+//       deadline; return TimeoutAction::done (the engine ends it with Status::timeout
+//       unless its owner ended it first) or TimeoutAction::reset_timer. Default: done.
+//       Ending it does not take it from its owner: the submitter gets the timeout when
+//       the owner ends or drops the request (whose end then returns lost), so a driver
+//       that can abort the hardware's work (an io_uring cancel) starts that here.
+//   queue_rq and complete are checked exactly: taking the request as `Owned<D>&`,
+//   `const Owned<D>&` or `Owned<D>&&`, or overloading them, is a compile error.
 //   unsigned poll(Hctx<D>& h);                                                 optional
 //       Thread: the reaping thread of h; returns how many requests it ended.
 //   void init_hctx(Hctx<D>& h);  void exit_hctx(Hctx<D>& h);                  optional
 //       Thread: the thread creating / shutting down the device. exit_hctx runs after every
-//       request has been ended; it must drop any Owned/Ref it still keeps.
+//       request in flight was ended (cancelled) by teardown; it must let go of any
+//       Owned/Ref/parked id it still keeps (or make its threads do so). Teardown waits
+//       until they are all let go, reporting the ones still held after 10 s.
 //   void init_request(typename D::Pdu& pdu, unsigned hw_queue, unsigned tag);  optional
 //       Thread: the creating thread, once per tag, before any I/O.
 //   static constexpr bool kSegments = true;                                  optional
@@ -39,6 +46,7 @@
 #pragma once
 
 #include <concepts>
+#include <type_traits>
 #include <utility>
 
 #include "mqblk/block_device.hpp"
@@ -72,10 +80,42 @@ concept HasPdu = requires {
   typename D::Pdu;
 };
 
-template <class D>
-concept HasQueueRq = requires(D& d, Hctx<D>& h, Owned<D>&& rq) {
-  { d.queue_rq(h, std::move(rq), true) } -> std::same_as<QueueRqResult<D>>;
+MQBLK_OWNERSHIP_NS_END
+namespace detail {
+// The plain function type of a member function pointer: R(Args...), whatever its
+// const and noexcept qualifiers.
+template <class T>
+struct member_fn;
+template <class C, class R, class... A>
+struct member_fn<R (C::*)(A...)> {
+  using type = R(A...);
 };
+template <class C, class R, class... A>
+struct member_fn<R (C::*)(A...) const> {
+  using type = R(A...);
+};
+template <class C, class R, class... A>
+struct member_fn<R (C::*)(A...) noexcept> {
+  using type = R(A...);
+};
+template <class C, class R, class... A>
+struct member_fn<R (C::*)(A...) const noexcept> {
+  using type = R(A...);
+};
+}  // namespace detail
+MQBLK_OWNERSHIP_NS_BEGIN
+
+// A driver names queue_rq when it has a member of that name in any form (an overload
+// set and a template included: those are callable but have no single address).
+template <class D>
+concept NamesQueueRq = requires { &D::queue_rq; } ||
+    requires(D& d, Hctx<D>& h, Owned<D>& rq) { d.queue_rq(h, rq, true); } ||
+    requires(D& d, Hctx<D>& h, Owned<D>&& rq) { d.queue_rq(h, std::move(rq), true); };
+// ... and has exactly the signature the ownership model needs: the request by value.
+template <class D>
+concept HasQueueRq = requires { &D::queue_rq; } &&
+    std::is_same_v<typename detail::member_fn<decltype(&D::queue_rq)>::type,
+                   QueueRqResult<D>(Hctx<D>&, Owned<D>, bool)>;
 
 // The compile-time check of a driver; Device<D> also static_asserts each part with a
 // message that names the missing piece.
@@ -87,13 +127,21 @@ concept HasCommitRqs = requires(D& d, Hctx<D>& h) {
   d.commit_rqs(h);
 };
 template <class D>
-concept HasComplete = requires(D& d, Hctx<D>& h, Owned<D>&& rq) {
-  d.complete(h, std::move(rq));
-};
+concept NamesComplete = requires { &D::complete; } ||
+    requires(D& d, Hctx<D>& h, Owned<D>& rq) { d.complete(h, rq); } ||
+    requires(D& d, Hctx<D>& h, Owned<D>&& rq) { d.complete(h, std::move(rq)); };
 template <class D>
-concept HasTimeout = requires(D& d, Hctx<D>& h, const Ref<D>& r) {
-  { d.timeout(h, Borrowed<D>(r)) } -> std::same_as<TimeoutAction>;
-};
+concept HasComplete = requires { &D::complete; } &&
+    std::is_same_v<typename detail::member_fn<decltype(&D::complete)>::type,
+                   void(Hctx<D>&, Owned<D>)>;
+template <class D>
+concept NamesTimeout = requires { &D::timeout; };
+template <class D>
+concept HasTimeout = requires { &D::timeout; } &&
+    (std::is_same_v<typename detail::member_fn<decltype(&D::timeout)>::type,
+                    TimeoutAction(Hctx<D>&, Borrowed<D>)> ||
+     std::is_same_v<typename detail::member_fn<decltype(&D::timeout)>::type,
+                    TimeoutAction(Hctx<D>&, const Borrowed<D>&)>);
 template <class D>
 concept HasPoll = requires(D& d, Hctx<D>& h) {
   { d.poll(h) } -> std::convertible_to<unsigned>;

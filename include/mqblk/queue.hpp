@@ -10,6 +10,9 @@
 //    timer and requeue paths, never on the irqmode=0 hot path.
 //  * Requests on the softirq and requeue lists are owned by the list (owner bit set);
 //    timer entries hold counted references.
+//  * What a driver may use is public: its index, depth, driver, per-tag Pdu, driver_data,
+//    complete_after, and lookup/claim by RequestId. Tags, slots, lists and counters are the
+//    engine's (private; Device<D>, DeviceQueue<D> and Owned<D> are its friends).
 #pragma once
 
 #include <algorithm>
@@ -17,6 +20,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "mqblk/detail/clock.hpp"
@@ -75,9 +79,10 @@ class Hctx {
   // Ends rq after delay_ns from now with status s, from this queue's completion context
   // (null_blk's irqmode=2). The timer holds a counted reference: if a timeout or teardown
   // ends the request first, the timer finds it ended and only drops its reference.
-  void complete_after(Owned<D>&& rq, Status s, int64_t delay_ns) noexcept {
+  void complete_after(Owned<D> rq, Status s, int64_t delay_ns) noexcept {
     int64_t deadline = detail::now_ns() + delay_ns;
-    detail::RequestSlot* slot = std::move(std::move(rq).share()).release_slot();
+    detail::RequestSlot* slot = std::exchange(rq.slot_, nullptr);
+    slot->owner_to_ref();  // the timer only ends it: it gives up the data
     void* slot_ctx = slot->end_ctx;
     bool foreign = detail::tls_current_queue != slot_ctx && kick_.enter;
     if (foreign) kick_.enter(slot_ctx);
@@ -89,6 +94,36 @@ class Hctx {
     }
     if (foreign) kick_.kick_exit(slot_ctx);
   }
+
+  // A counted reference to the request `id` names if it is still in flight on this
+  // queue, else empty: never a request that ended, nor the one that reused its tag, nor
+  // another device's (with a shared tag set). Any thread.
+  Ref<D> lookup(RequestId id) noexcept {
+    if (id.hw_queue() != index_) return Ref<D>();
+    return lookup_gen(id.tag(), id.generation());
+  }
+
+  // Takes back the ownership of a request parked with Owned::park(): the Owned, or empty
+  // when id names no request parked on this queue (claimed already, never parked, or a
+  // stale id). Exactly one claim of a parked request succeeds. Any thread.
+  Owned<D> claim(RequestId id) noexcept {
+    if (id.hw_queue() != index_ || id.tag() >= depth()) return Owned<D>();
+    detail::RequestSlot& sl = hw_.slots[id.tag()];
+    if (!sl.claim(id.generation())) return Owned<D>();
+    if (sl.hctx.load(std::memory_order_relaxed) != this) {  // another device's request
+      sl.park();
+      return Owned<D>();
+    }
+    return Owned<D>(&sl);
+  }
+
+  uint64_t timeouts() const noexcept { return timeouts_.load(std::memory_order_relaxed); }
+  uint64_t requeued() const noexcept { return requeued_.load(std::memory_order_relaxed); }
+
+ private:
+  friend class Device<D>;
+  friend class DeviceQueue<D>;
+  friend class Owned<D>;
 
   // Owned::complete() lands here: a lock-free push onto the softirq list.
   void push_softirq(detail::RequestSlot* slot) noexcept {
@@ -121,10 +156,10 @@ class Hctx {
   // Hands a started request to the driver (or to the requeue list while quiesced).
   [[gnu::always_inline]] inline void dispatch(detail::RequestSlot* slot, bool last) noexcept {
     if (quiesced_.load(std::memory_order_acquire)) {
-      requeue(Owned<D>::adopt(slot));
+      requeue(Owned<D>(slot));
       return;
     }
-    QueueRqResult<D> r = driver_->queue_rq(*this, Owned<D>::adopt(slot), last);
+    QueueRqResult<D> r = driver_->queue_rq(*this, Owned<D>(slot), last);
     if (__builtin_expect(r.is_busy(), 0)) requeue(std::move(r).take());
   }
 
@@ -154,15 +189,6 @@ class Hctx {
     return t;
   }
 
-  // A counted reference to request `tag` if it is in flight on this queue, else empty:
-  // never a stale or foreign request (with a shared tag set, a request another device
-  // started on the same slot is foreign). With a generation, also empty if the slot was
-  // reused since.
-  Ref<D> lookup(uint32_t tag) noexcept { return lookup_ref(tag, false, 0); }
-  Ref<D> lookup(uint32_t tag, uint32_t generation) noexcept {
-    return lookup_ref(tag, true, generation);
-  }
-
   // Requests of this queue whose tag is taken: in flight, or ended but still referenced
   // (the slot is not free for reuse yet). Not a hot path: it reads every slot.
   unsigned in_flight() const noexcept {
@@ -172,12 +198,19 @@ class Hctx {
     return n;
   }
 
+  // Calls f(slot) for each request of this queue whose tag is taken (teardown's report
+  // of what is still held). Not a hot path.
+  template <class F>
+  void for_each_taken(F&& f) noexcept {
+    for (unsigned t = 0; t < depth(); ++t)
+      if (hw_.tags.test(t) && hw_.slots[t].hctx.load(std::memory_order_relaxed) == this)
+        f(hw_.slots[t]);
+  }
+
   // Engine internals (used by Device<D>): tags, slots, quiesce state, counters.
   detail::Sbitmap& tags() noexcept { return hw_.tags; }
   detail::RequestSlot& slot(unsigned tag) noexcept { return hw_.slots[tag]; }
   void set_quiesced(bool q) noexcept { quiesced_.store(q, std::memory_order_release); }
-  uint64_t timeouts() const noexcept { return timeouts_.load(std::memory_order_relaxed); }
-  uint64_t requeued() const noexcept { return requeued_.load(std::memory_order_relaxed); }
   void count_timeout() noexcept { timeouts_.fetch_add(1, std::memory_order_relaxed); }
   void set_kick(detail::KickOps ops) noexcept { kick_ = ops; }
 
@@ -199,12 +232,11 @@ class Hctx {
     detail::RequestSlot* list = take_requeue();
     while (list) {
       detail::RequestSlot* next = list->next;
-      (void)Owned<D>::adopt(list).end(s);
+      (void)Owned<D>(list).end(s);
       list = next;
     }
   }
 
- private:
   struct TimerEntry {
     int64_t deadline;
     detail::RequestSlot* slot;
@@ -216,12 +248,18 @@ class Hctx {
 
   // Ends (or hands to complete()) every request on the softirq list, oldest first. With
   // cancel_with (teardown), each is ended with that status instead, bypassing complete().
-  Ref<D> lookup_ref(uint32_t tag, bool check_gen, uint32_t gen) noexcept {
-    if (tag >= depth() || !hw_.slots[tag].try_get_ref(check_gen, gen)) return Ref<D>();
-    Ref<D> r = Ref<D>::adopt(&hw_.slots[tag]);
+  Ref<D> lookup_gen(uint32_t tag, uint64_t gen) noexcept {
+    if (tag >= depth() || !hw_.slots[tag].try_get_ref(gen)) return Ref<D>();
+    Ref<D> r(&hw_.slots[tag]);
     // Stable while the reference is held: written before the start that the CAS saw.
-    if (hw_.slots[tag].hctx.load(std::memory_order_relaxed) != this) return Ref<D>();
+    if (!MQBLK_BROKEN(WRONG_QUEUE) && hw_.slots[tag].hctx.load(std::memory_order_relaxed) != this)
+      return Ref<D>();
     return r;
+  }
+  // The engine's scans: the request now on slot tag, if in flight on this queue.
+  Ref<D> lookup_current(uint32_t tag) noexcept {
+    if (tag >= depth()) return Ref<D>();
+    return lookup_gen(tag, hw_.slots[tag].generation());
   }
 
   bool run_softirq(std::optional<Status> cancel_with = std::nullopt) noexcept {
@@ -236,13 +274,13 @@ class Hctx {
     }
     while (fifo) {
       detail::RequestSlot* next = fifo->next;
-      Owned<D> rq = Owned<D>::adopt(fifo);
+      Owned<D> rq(fifo);
       if (cancel_with)
         (void)std::move(rq).end(*cancel_with);
       else if constexpr (HasComplete<D>)
         driver_->complete(*this, std::move(rq));
       else
-        (void)std::move(rq).end(fifo->status);
+        (void)std::move(rq).end(fifo->status, fifo->result);
       fifo = next;
     }
     return true;
@@ -285,7 +323,11 @@ class Hctx {
     bool did = list != nullptr;
     while (list) {
       detail::RequestSlot* next = list->next;
-      dispatch(list, next == nullptr);
+      // Ended meanwhile (a timeout or cancel while it waited): deliver, do not dispatch.
+      if (detail::state_of(list->word.load(std::memory_order_acquire)) != detail::kInFlight)
+        (void)Owned<D>(list).end(Status::ioerr);
+      else
+        dispatch(list, next == nullptr);
       list = next;
     }
     return did;
@@ -310,11 +352,12 @@ class Hctx {
 };
 
 template <class D>
-void Owned<D>::complete(Status s) && noexcept {
+void Owned<D>::complete(Status s, uint64_t result) && noexcept {
   detail::RequestSlot* slot = std::exchange(this->slot_, nullptr);
   MQBLK_DEBUG_ASSERT(slot != nullptr, "Owned::complete on an empty handle");
   if (!slot) return;
   slot->status = s;
+  slot->result = result;
   static_cast<Hctx<D>*>(slot->hctx.load(std::memory_order_relaxed))->push_softirq(slot);
 }
 

@@ -1,15 +1,30 @@
-// mqblk/request.hpp - the three ways a driver holds a request: Owned, Ref and Borrowed.
+// mqblk/request.hpp - the three ways a driver holds a request: Owned, Ref and Borrowed,
+// and RequestId, the name it keeps when it hands a request on.
 //
-//  Owned<D>    unique, move-only ownership. queue_rq and complete receive it. Ending
+//  Owned<D>    unique, move-only ownership, and the only handle that reaches the data
+//              (data(), segment()). queue_rq and complete receive it by value. Ending
 //              consumes it (`std::move(rq).end(status)`); it cannot be copied. No
 //              reference counting: ending an unshared request is one CAS.
-//  Ref<D>      a counted reference, for escapes: a timer, another thread, a tag lookup.
-//              Copyable (each copy counts). May try to end the request; exactly one
-//              party wins. The slot is reused only after the last Ref is gone.
-//  Borrowed<D> a view for the duration of a callback (timeout). Cannot end the request
-//              and cannot become ownership; the engine holds a Ref while it lives.
+//  Ref<D>      a counted reference, for escapes: a timer, another thread, a lookup by
+//              id. Copyable (each copy counts). Reads identity and metadata, never the
+//              data; may try to end the request (exactly one party wins). The slot is
+//              reused only after the last Ref is gone.
+//  Borrowed<D> the timeout callback's view: metadata only, for the duration of the
+//              call. Neither copyable nor movable, and only the engine makes one.
 //
-// All three read the same fields (op, sector, data, pdu...). See docs/design.md.
+// Delivery rule: the submitter receives the completion only when no owner remains. When a
+// timer, the timeout scan, a cancel or teardown ends a request through a Ref while its
+// owner still holds it, the status is recorded and delivered when the owner ends, drops,
+// or shares it (its end returns lost). So a driver that holds an Owned may write the
+// buffer until it lets go, whatever else happens. See docs/design.md.
+//
+// Handing a request on (a completion thread, an io_uring, a network library):
+//  * keep the Owned: move it wherever the work is (a queue, a lambda); end it there;
+//  * or park it: `RequestId id = std::move(rq).park();` gives the owner role to the id
+//    (an io_uring user_data, say) and `Owned rq = hctx.claim(id)` takes it back, exactly
+//    once. A parked request is still owned: a timeout or cancel records its status and
+//    waits for the claim; teardown waits for it (and reports it as hung after 10 s).
+//  * share() turns the Owned into a Ref: only for parties that need no data (a timer).
 #pragma once
 
 #include <cstdint>
@@ -22,61 +37,59 @@ MQBLK_OWNERSHIP_NS_BEGIN
 
 template <class D>
 class Hctx;
-
-// Read access shared by all handles. Valid only while the handle holds a request.
 template <class D>
-class RequestView {
- public:
-  Op op() const noexcept { return slot_->op; }
-  uint32_t flags() const noexcept { return slot_->flags; }
-  bool fua() const noexcept { return slot_->flags & kReqFua; }
-  uint64_t sector() const noexcept { return slot_->sector; }
-  uint64_t offset() const noexcept { return slot_->sector << kSectorShift; }
-  uint32_t bytes() const noexcept { return slot_->nr_bytes; }
-  // The data of a read or write. A request submitted with one buffer has it in data();
-  // a segmented one (IoQueue::submit_segments, for drivers with kSegments) has data() null
-  // and its bytes in segment(0) .. segment(segment_count() - 1), in order. Either way the
-  // segments describe it: a single buffer is one segment.
-  std::byte* data() const noexcept { return slot_->buf; }
-  unsigned segment_count() const noexcept {
-    if (!op_has_data(slot_->op)) return 0;
-    return slot_->buf ? 1u : slot_->nr_segs;
-  }
-  IoSegment segment(unsigned i) const noexcept {
-    MQBLK_DEBUG_ASSERT(i < segment_count(), "segment index out of range");
-    return slot_->buf ? IoSegment{slot_->buf, slot_->nr_bytes} : slot_->segs[i];
-  }
-  uint32_t tag() const noexcept { return slot_->tag; }
-  uint16_t hw_queue() const noexcept { return slot_->hw_queue; }
-  // The generation of this use of the slot: (tag, generation) names one request forever.
-  uint32_t generation() const noexcept {
-    return detail::gen_of(slot_->word.load(std::memory_order_relaxed));
-  }
-  typename D::Pdu& pdu() const noexcept { return *static_cast<typename D::Pdu*>(slot_->pdu); }
-  Hctx<D>& hctx() const noexcept {
-    return *static_cast<Hctx<D>*>(slot_->hctx.load(std::memory_order_relaxed));
-  }
-
- protected:
-  RequestView() = default;
-  explicit RequestView(detail::RequestSlot* s) noexcept : slot_(s) {}
-  detail::RequestSlot* slot_ = nullptr;
-};
-
+class Device;
+template <class D>
+class DeviceQueue;
 template <class D>
 class Ref;
 
-// Invariant: a non-empty Owned is the request's unique owner (the owner bit is set and
-// only this handle may clear it). Threads: any thread may hold and end it, one at a time.
+// Metadata access shared by all handles. Every accessor of an empty handle (moved from,
+// ended, default-constructed) is an ownership violation: debug and sanitizer builds abort
+// with that line; release builds must not call them (checking costs the hot path).
 template <class D>
-class [[nodiscard]] Owned : public RequestView<D> {
-  using RequestView<D>::slot_;
+class RequestMeta {
+ public:
+  Op op() const noexcept { return s().op; }
+  uint32_t flags() const noexcept { return s().flags; }
+  bool fua() const noexcept { return s().flags & kReqFua; }
+  uint64_t sector() const noexcept { return s().sector; }
+  uint64_t offset() const noexcept { return s().sector << kSectorShift; }
+  uint32_t bytes() const noexcept { return s().nr_bytes; }
+  uint32_t tag() const noexcept { return s().tag; }
+  uint16_t hw_queue() const noexcept { return s().hw_queue; }
+  // The generation of this use of the slot; id() names the request for lookups and claims.
+  uint64_t generation() const noexcept { return s().generation(); }
+  RequestId id() const noexcept { return RequestId::make(s().hw_queue, s().tag, generation()); }
+  typename D::Pdu& pdu() const noexcept { return *static_cast<typename D::Pdu*>(s().pdu); }
+  Hctx<D>& hctx() const noexcept {
+    return *static_cast<Hctx<D>*>(s().hctx.load(std::memory_order_relaxed));
+  }
+
+ protected:
+  RequestMeta() = default;
+  explicit RequestMeta(detail::RequestSlot* s) noexcept : slot_(s) {}
+  detail::RequestSlot& s() const noexcept {
+    MQBLK_DEBUG_ASSERT(slot_ != nullptr,
+                       "a request read through an empty handle (moved from or ended)");
+    return *slot_;
+  }
+  detail::RequestSlot* slot_ = nullptr;
+};
+
+// Invariant: a non-empty Owned is the request's unique owner (the owner bit is set and
+// only this handle may clear it), and the only party that may touch its data. Threads:
+// any thread may hold and end it, one at a time.
+template <class D>
+class [[nodiscard]] Owned : public RequestMeta<D> {
+  using RequestMeta<D>::slot_;
+  using RequestMeta<D>::s;
 
  public:
   Owned() = default;
   Owned(const Owned&) = delete;
   Owned& operator=(const Owned&) = delete;
-  Owned(Owned&& o) noexcept : RequestView<D>(std::exchange(o.slot_, nullptr)) {}
+  Owned(Owned&& o) noexcept : RequestMeta<D>(std::exchange(o.slot_, nullptr)) {}
   Owned& operator=(Owned&& o) noexcept {
     if (this != &o) {
       abandon();
@@ -85,62 +98,90 @@ class [[nodiscard]] Owned : public RequestView<D> {
     return *this;
   }
   // Dropping an Owned without ending it would lose a completion; the request is ended
-  // with ioerr instead (and debug builds abort: it is a driver bug).
+  // with ioerr instead (and debug builds abort: it is a driver bug), unless someone else
+  // ended it already (a timeout, a cancel): then dropping is how the owner lets go.
   ~Owned() { abandon(); }
 
   explicit operator bool() const noexcept { return slot_ != nullptr; }
 
+  // The data of a read or write. A request submitted with one buffer has it in data();
+  // a segmented one (IoQueue::submit_segments, for drivers with kSegments) has data() null
+  // and its bytes in segment(0) .. segment(segment_count() - 1), in order. Either way the
+  // segments describe it: a single buffer is one segment.
+  std::byte* data() const noexcept { return s().buf; }
+  unsigned segment_count() const noexcept {
+    if (!op_has_data(s().op)) return 0;
+    return s().buf ? 1u : s().nr_segs;
+  }
+  IoSegment segment(unsigned i) const noexcept {
+    MQBLK_DEBUG_ASSERT(i < segment_count(), "segment index out of range");
+    return s().buf ? IoSegment{s().buf, s().nr_bytes} : s().segs[i];
+  }
+
   // Ends the request with status s and consumes the handle. Returns ended, or lost when
-  // a timer/timeout/cancellation ended it first. Ending through an empty handle (used
-  // twice, moved from) is a debug assertion and returns not_owner. Always inlined: it is
-  // the hot path of every driver that ends in queue_rq (its slow part is out of line).
-  [[gnu::always_inline]] inline EndResult end(Status s = Status::ok) && noexcept {
+  // a timer/timeout/cancellation ended it first (then the submitter gets that status, now).
+  // `result` travels to the submitter's IoCompletion::result (a zone append's sector);
+  // it is 0 when the request was lost. Ending through an empty handle is a debug assertion
+  // and returns not_owner. Always inlined: the hot path of drivers that end in queue_rq.
+  [[gnu::always_inline]] inline EndResult end(Status st = Status::ok,
+                                              uint64_t result = 0) && noexcept {
     detail::RequestSlot* s_ = std::exchange(slot_, nullptr);
     MQBLK_DEBUG_ASSERT(s_ != nullptr, "Owned::end on an empty handle (ended twice or moved from)");
     if (!s_) return EndResult::not_owner;
-    return s_->end_owned(s);
+    return s_->end_owned(st, result);
   }
 
   // Hands the request to its hardware queue's completion context (the "softirq", run by
-  // the thread that reaps that queue): the driver's complete() callback, or end(s) if it
+  // the thread that reaps that queue): the driver's complete() callback, or end(st) if it
   // has none, runs there. Consumes the handle.
-  void complete(Status s = Status::ok) && noexcept;
+  void complete(Status st = Status::ok, uint64_t result = 0) && noexcept;
 
-  // Shares the request: ownership becomes one counted reference (a timer, a thread).
+  // Gives up the data and becomes one counted reference (a timer that only ends it).
   Ref<D> share() && noexcept;
 
-  // Internal: the engine builds handles from slots.
-  static Owned adopt(detail::RequestSlot* s) noexcept { return Owned(s); }
-  detail::RequestSlot* release_slot() && noexcept { return std::exchange(slot_, nullptr); }
+  // Gives the owner role to the request's id: the driver keeps the id (an io_uring
+  // user_data, a library's cookie) and later takes ownership back with Hctx::claim(id),
+  // exactly once. Until then the request is owned by nobody in particular: timeouts and
+  // cancels record their status and wait for the claim. Consumes the handle.
+  [[nodiscard]] RequestId park() && noexcept {
+    detail::RequestSlot* s_ = std::exchange(slot_, nullptr);
+    MQBLK_DEBUG_ASSERT(s_ != nullptr, "Owned::park on an empty handle");
+    if (!s_) return RequestId();
+    RequestId id = RequestId::make(s_->hw_queue, s_->tag, s_->generation());
+    s_->park();
+    return id;
+  }
 
  private:
-  explicit Owned(detail::RequestSlot* s) noexcept : RequestView<D>(s) {}
-  // Dropping the handle of a request someone else already ended (cancelled, timed out)
-  // just lets it go; dropping one still in flight is a driver bug.
+  friend class Hctx<D>;
+  friend class Device<D>;
+  friend class DeviceQueue<D>;
+  explicit Owned(detail::RequestSlot* sl) noexcept : RequestMeta<D>(sl) {}
+  detail::RequestSlot* release_slot() && noexcept { return std::exchange(slot_, nullptr); }
   void abandon() noexcept {
     if (slot_) {
-      detail::RequestSlot* s = std::exchange(slot_, nullptr);
+      detail::RequestSlot* sl = std::exchange(slot_, nullptr);
       MQBLK_DEBUG_ASSERT(
-          detail::state_of(s->word.load(std::memory_order_acquire)) != detail::kInFlight,
+          detail::state_of(sl->word.load(std::memory_order_acquire)) != detail::kInFlight,
           "an Owned request was dropped without being ended");
-      s->end_owned(Status::ioerr);
+      sl->end_owned(Status::ioerr);
     }
   }
 };
 
 // Invariant: a non-empty Ref holds one count in the slot's refs; the slot cannot be
 // reused while it lives. It may refer to a request that has already ended (then
-// try_end() returns lost). Threads: any.
+// try_end() returns lost). It reaches metadata, not data. Threads: any.
 template <class D>
-class Ref : public RequestView<D> {
-  using RequestView<D>::slot_;
+class Ref : public RequestMeta<D> {
+  using RequestMeta<D>::slot_;
 
  public:
   Ref() = default;
-  Ref(const Ref& o) noexcept : RequestView<D>(o.slot_) {
+  Ref(const Ref& o) noexcept : RequestMeta<D>(o.slot_) {
     if (slot_) slot_->get_ref();
   }
-  Ref(Ref&& o) noexcept : RequestView<D>(std::exchange(o.slot_, nullptr)) {}
+  Ref(Ref&& o) noexcept : RequestMeta<D>(std::exchange(o.slot_, nullptr)) {}
   Ref& operator=(Ref o) noexcept {
     std::swap(slot_, o.slot_);
     return *this;
@@ -152,10 +193,12 @@ class Ref : public RequestView<D> {
     if (slot_) std::exchange(slot_, nullptr)->put_ref();
   }
 
-  // Ends the request if nobody has yet. Exactly one of all racing parties gets ended.
-  EndResult try_end(Status s) noexcept {
+  // Ends the request if nobody has yet: exactly one of all racing parties gets ended.
+  // If an owner still holds it, the status is recorded and the submitter receives it
+  // when the owner lets go.
+  EndResult try_end(Status st) noexcept {
     if (!slot_) return EndResult::not_owner;
-    return slot_->try_end(s);
+    return slot_->try_end(st);
   }
 
   // Whether the request is still in flight (it may end right after this returns).
@@ -164,31 +207,39 @@ class Ref : public RequestView<D> {
            detail::state_of(slot_->word.load(std::memory_order_acquire)) == detail::kInFlight;
   }
 
-  // Internal: adopt a count already taken.
-  static Ref adopt(detail::RequestSlot* s) noexcept { return Ref(s); }
-  detail::RequestSlot* release_slot() && noexcept { return std::exchange(slot_, nullptr); }
-
  private:
-  explicit Ref(detail::RequestSlot* s) noexcept : RequestView<D>(s) {}
+  friend class Hctx<D>;
+  friend class Device<D>;
+  friend class DeviceQueue<D>;
+  friend class Owned<D>;
+  // Adopts a count already taken.
+  explicit Ref(detail::RequestSlot* sl) noexcept : RequestMeta<D>(sl) {}
 };
 
-// A view valid for the duration of one callback; the engine keeps the request alive.
-// It has no end(): a timeout handler answers with a TimeoutAction instead.
+// The timeout callback's view of a request: metadata only, valid for that call. Not
+// copyable or movable and made only by the engine (which holds a Ref meanwhile), so
+// ordinary code cannot keep it past the callback. It has no end(): a timeout handler
+// answers with a TimeoutAction instead.
 template <class D>
-class Borrowed : public RequestView<D> {
+class Borrowed : public RequestMeta<D> {
  public:
-  explicit Borrowed(const Ref<D>& r) noexcept : RequestView<D>(r) {}
-  Borrowed(const Borrowed&) = default;
+  Borrowed(const Borrowed&) = delete;
+  Borrowed(Borrowed&&) = delete;
   Borrowed& operator=(const Borrowed&) = delete;
+  Borrowed& operator=(Borrowed&&) = delete;
+
+ private:
+  friend class Device<D>;
+  explicit Borrowed(detail::RequestSlot* sl) noexcept : RequestMeta<D>(sl) {}
 };
 
 template <class D>
 Ref<D> Owned<D>::share() && noexcept {
-  detail::RequestSlot* s = std::exchange(slot_, nullptr);
-  MQBLK_DEBUG_ASSERT(s != nullptr, "Owned::share on an empty handle");
-  if (!s) return Ref<D>();
-  s->owner_to_ref();
-  return Ref<D>::adopt(s);
+  detail::RequestSlot* sl = std::exchange(slot_, nullptr);
+  MQBLK_DEBUG_ASSERT(sl != nullptr, "Owned::share on an empty handle");
+  if (!sl) return Ref<D>();
+  sl->owner_to_ref();
+  return Ref<D>(sl);
 }
 
 MQBLK_OWNERSHIP_NS_END

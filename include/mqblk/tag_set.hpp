@@ -22,14 +22,19 @@ enum class TagSource : uint8_t {
   external,  // a frontend names the tag (ublk: the kernel's tag t of queue q); submit_tag only
 };
 
-// Invariants (checked by validate()): 1 <= nr_hw_queues <= 256, 1 <= queue_depth <= 4096,
-// timeout_ns > 0. Each hardware queue has queue_depth preallocated requests.
+// Invariants (checked by validate()): 1 <= nr_hw_queues <= 256, 1 <= queue_depth <= 4096
+// (RequestId packs both in 12 bits), timeout_ns > 0, hung_report_ns > 0, hung_repeat_ns > 0. Each hardware queue has queue_depth preallocated requests.
 struct TagSetConfig {
   unsigned nr_hw_queues = 1;
   unsigned queue_depth = 64;
   uint64_t timeout_ns = 5'000'000'000ull;  // per-request deadline, as the kernel's 5 s
   bool blocking = false;  // queue_rq may sleep: frontends must call it off their event loop
   TagSource tag_source = TagSource::engine;
+  // Teardown waits for every request its driver still holds; it reports each one this
+  // long after teardown began, and again every hung_repeat_ns (the kernel's hung-task
+  // report does the same).
+  uint64_t hung_report_ns = 10'000'000'000ull;
+  uint64_t hung_repeat_ns = 30'000'000'000ull;
 
   std::string validate() const;  // empty when valid, else one line
 };

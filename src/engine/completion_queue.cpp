@@ -24,7 +24,7 @@ CompletionQueue::~CompletionQueue() {
   if (efd_ >= 0) close(efd_);
 }
 
-void CompletionQueue::push_remote(uint64_t user_data, Status s) noexcept {
+void CompletionQueue::push_remote(uint64_t user_data, Status s, uint64_t result) noexcept {
   producer_enter();
   uint64_t pos = rtail_.load(std::memory_order_relaxed);
   for (;;) {
@@ -32,7 +32,7 @@ void CompletionQueue::push_remote(uint64_t user_data, Status s) noexcept {
     uint64_t seq = cell.seq.load(std::memory_order_acquire);
     if (seq == pos) {
       if (rtail_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
-        cell.c = IoCompletion{user_data, s};
+        cell.c = IoCompletion{user_data, s, result};
         cell.seq.store(pos + 1, std::memory_order_release);
         signal();
         producer_exit();

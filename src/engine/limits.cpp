@@ -38,6 +38,8 @@ std::string TagSetConfig::validate() const {
   if (queue_depth < 1 || queue_depth > 4096)
     return fmt::format("queue depth {}: must be between 1 and 4096", queue_depth);
   if (timeout_ns == 0) return "request timeout 0: must be positive";
+  if (hung_report_ns == 0 || hung_repeat_ns == 0)
+    return "hung-request report interval 0: must be positive";
   return {};
 }
 

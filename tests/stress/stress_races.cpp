@@ -46,6 +46,8 @@ struct RaceDriver {
     // The generation a Ref holder (the lookup thread) holds, times two, plus one; 0 when
     // none. A new request starting while an older generation is held is a reuse.
     std::atomic<uint64_t> held{0};
+    // The id of the latest request queue_rq saw on this slot (raw), for the lookup thread.
+    std::atomic<uint64_t> last_id{0};
   };
   struct Deferred {
     int64_t due;
@@ -56,6 +58,7 @@ struct RaceDriver {
   std::atomic<bool> stop{false};
 
   QueueRqResult<RaceDriver> queue_rq(Hctx<RaceDriver>& h, Owned<RaceDriver> rq, bool) {
+    rq.pdu().last_id.store(rq.id().raw(), std::memory_order_relaxed);
     uint64_t held = rq.pdu().held.load(std::memory_order_acquire);
     if (held && (held >> 1) != rq.generation())
       violation("slot restarted while a reference holder holds it", rq.tag(), held >> 1);
@@ -175,12 +178,17 @@ std::pair<uint64_t, uint64_t> run(uint64_t ios, bool shared) {
       Device<RaceDriver>& dev = *devs[rng() % ndev];
       unsigned q = rng() % (kQueues + 1);   // queue kQueues does not exist
       uint32_t tag = rng() % (kDepth + 8);  // some out of range
-      Ref<RaceDriver> r = (rng() & 3) ? dev.lookup(q, tag) : dev.lookup(q, tag, rng());
+      // The latest id on that slot (current or already ended), or a random generation.
+      uint64_t gen = tag < kDepth && q < kQueues
+                         ? RequestId::from_raw(dev.hctx(q).pdu(tag).last_id.load()).generation()
+                         : 1;
+      if ((rng() & 3) == 0) gen = rng();
+      Ref<RaceDriver> r = dev.lookup(RequestId::make(q, tag, gen));
       if (!r) continue;
       ++lookups_hit;
       if (&r.hctx() != &dev.hctx(q)) violation("a lookup yielded another device's request", tag);
-      uint32_t gen = r.generation();
-      r.pdu().held.store((uint64_t{gen} << 1) | 1, std::memory_order_release);
+      if (r.generation() != gen) violation("a lookup yielded another generation than asked", tag);
+      r.pdu().held.store((gen << 1) | 1, std::memory_order_release);
       if (rng() % 8 == 0 && r.try_end(Status::ioerr) == EndResult::ended) ++cancels_won;
       for (int i = 0; i < 50; ++i) std::atomic_signal_fence(std::memory_order_seq_cst);
       if (r.generation() != gen) violation("slot reused while referenced", tag, gen);

@@ -41,29 +41,38 @@ TEST_F(Fixture, OwnerEndDeliversOnceAndFreesTheTag) {
 }
 
 TEST_F(Fixture, LookupOfFreeEndedOutOfRangeOrWrongQueueIsEmpty) {
-  EXPECT_FALSE(dev.lookup(0, 0));   // free
-  EXPECT_FALSE(dev.lookup(0, 99));  // out of range
-  EXPECT_FALSE(dev.lookup(5, 0));   // no such queue
+  EXPECT_FALSE(dev.lookup(RequestId()));                 // names nothing
+  EXPECT_FALSE(dev.lookup(RequestId::make(0, 0, 1)));    // free
+  EXPECT_FALSE(dev.lookup(RequestId::make(0, 99, 1)));   // out of range
+  EXPECT_FALSE(dev.lookup(RequestId::make(5, 0, 1)));    // no such queue
   submit(1);
   auto rq = dev.driver().take();
-  uint32_t tag = rq.tag(), gen = rq.generation();
+  const RequestId id = rq.id();
+  EXPECT_EQ(id.tag(), rq.tag());
+  EXPECT_EQ(id.generation(), rq.generation());
   {
-    Ref<HoldDriver> r = dev.lookup(0, tag, gen);
+    Ref<HoldDriver> r = dev.lookup(id);
     ASSERT_TRUE(r);
-    EXPECT_EQ(r.tag(), tag);
-    EXPECT_FALSE(dev.lookup(0, tag, gen + 1));  // wrong generation
+    EXPECT_EQ(r.id(), id);
+    EXPECT_FALSE(dev.lookup(RequestId::make(0, id.tag(), id.generation() + 1)));  // wrong gen
+    EXPECT_FALSE(dev.lookup(RequestId::make(1, id.tag(), id.generation())));      // wrong queue
   }
   EXPECT_EQ(std::move(rq).end(), EndResult::ended);
-  EXPECT_FALSE(dev.lookup(0, tag));  // ended and freed
-  EXPECT_FALSE(dev.lookup(0, tag, gen));
-  test::reap_n(*q, 1);
+  EXPECT_FALSE(dev.lookup(id));  // ended and freed
+  // The tag's next request is not found by the old id: ids name requests, not slots.
+  submit(2);
+  auto next = dev.driver().take();
+  ASSERT_EQ(next.tag(), id.tag());
+  EXPECT_FALSE(dev.lookup(id));
+  EXPECT_TRUE(dev.lookup(next.id()));
+  EXPECT_EQ(std::move(next).end(), EndResult::ended);
+  EXPECT_EQ(test::reap_n(*q, 2).size(), 2u);
 }
 
 TEST_F(Fixture, SlotIsNotReusedWhileAReferenceLives) {
   submit(1);
   auto rq = dev.driver().take();
-  uint32_t tag = rq.tag();
-  Ref<HoldDriver> r = dev.lookup(0, tag);
+  Ref<HoldDriver> r = dev.lookup(rq.id());
   ASSERT_TRUE(r);
   EXPECT_EQ(std::move(rq).end(), EndResult::ended);  // ended, but r still holds the slot
   EXPECT_EQ(in_flight(), 1u);
@@ -98,11 +107,15 @@ TEST_F(Fixture, OwnerLearnsItLostWhenCancelledFirst) {
   submit(4);
   auto rq = dev.driver().take();
   {
-    Ref<HoldDriver> r = dev.lookup(0, rq.tag());
+    Ref<HoldDriver> r = dev.lookup(rq.id());
     EXPECT_EQ(r.try_end(Status::cancelled), EndResult::ended);
   }
   EXPECT_EQ(in_flight(), 1u);  // the owner still holds it
+  IoCompletion early;
+  EXPECT_EQ(q->reap(&early, 1), 0u);  // and so the submitter has nothing yet
+  EXPECT_EQ(dev.stats()[0].hung, 1u);
   EXPECT_EQ(std::move(rq).end(Status::ok), EndResult::lost);
+  EXPECT_EQ(dev.stats()[0].hung, 0u);
   EXPECT_EQ(in_flight(), 0u);
   auto c = test::reap_n(*q, 1);
   ASSERT_EQ(c.size(), 1u);
@@ -151,7 +164,7 @@ TEST_F(Fixture, TeardownEndsEveryOutstandingRequest) {
   auto kept = dev.driver().take();
   std::atomic<int> kept_result{-1};
   std::thread owner([&] {
-    while (dev.lookup(0, kept.tag())) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    while (dev.lookup(kept.id())) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     kept_result = static_cast<int>(std::move(kept).end());
   });
   dev.shutdown();
@@ -222,16 +235,22 @@ TEST(Config, ImpossibleShapesAreRefusedBeforeCreation) {
 
 // Destroying a queue with requests in flight cancels them: the driver that still owns one
 // learns it lost, the tags come back, and nothing is delivered into the dead queue (ASan
-// and TSan runs of this test would catch that).
+// and TSan runs of this test would catch that). The destruction waits for the driver.
 TEST(QueueTeardown, DestroyingAQueueWithIoInFlightCancelsIt) {
   Device<HoldDriver> dev{test::tag_set(1, 8), test::small_disk(), "hold"};
   auto q = dev.open_queue(0);
   std::byte buf[512]{};
   for (uint64_t i = 0; i < 3; ++i)
     ASSERT_EQ(q->submit(IoDesc{Op::read, 0, 0, 512, buf}, i), Status::ok);
-  q.reset();
   ASSERT_EQ(dev.driver().count(), 3u);
-  for (int i = 0; i < 3; ++i) EXPECT_EQ(dev.driver().take().end(Status::ok), EndResult::lost);
+  std::atomic<int> lost{0};
+  std::thread late([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    for (int i = 0; i < 3; ++i) lost += dev.driver().take().end(Status::ok) == EndResult::lost;
+  });
+  q.reset();  // returns once the driver let go of all three
+  late.join();
+  EXPECT_EQ(lost.load(), 3);
   EXPECT_EQ(dev.stats()[0].in_flight, 0u);
   EXPECT_EQ(dev.stats()[0].started, 3u);
   EXPECT_EQ(dev.stats()[0].ended, 3u);

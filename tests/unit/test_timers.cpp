@@ -62,10 +62,17 @@ TEST(Timeouts, DriverCanResetTheTimerThenLetItTimeOut) {
   IoCompletion c;
   EXPECT_EQ(q->reap(&c, 1), 0u);  // reset: still in flight
   dev.driver().on_timeout = TimeoutAction::done;
+  for (int i = 0; i < 5000 && dev.stats()[0].timeouts == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_EQ(dev.stats()[0].timeouts, 1u);
+  // Timed out, but the driver still owns it (and may still write its buffer): the
+  // submitter hears of it only when the owner lets go, and the owner learns it lost.
+  EXPECT_EQ(q->reap(&c, 1), 0u);
+  EXPECT_EQ(dev.stats()[0].hung, 1u);
+  EXPECT_EQ(std::move(dev.driver().take()).end(), EndResult::lost);
   auto got = test::reap_n(*q, 1);
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].status, Status::timeout);
-  EXPECT_EQ(std::move(dev.driver().take()).end(), EndResult::lost);  // the owner learns it lost
 }
 
 }  // namespace

@@ -24,10 +24,10 @@ class CompletionQueue {
   CompletionQueue(const CompletionQueue&) = delete;
   CompletionQueue& operator=(const CompletionQueue&) = delete;
 
-  void push_local(uint64_t user_data, Status s) noexcept {
-    local_[tail_++ & mask_] = IoCompletion{user_data, s};
+  void push_local(uint64_t user_data, Status s, uint64_t result) noexcept {
+    local_[tail_++ & mask_] = IoCompletion{user_data, s, result};
   }
-  void push_remote(uint64_t user_data, Status s) noexcept;
+  void push_remote(uint64_t user_data, Status s, uint64_t result) noexcept;
 
   // Another thread is about to publish something this queue's user will consume (a
   // remote completion, a softirq or timer entry) and then signal(): the destructor waits
