@@ -2,8 +2,15 @@
 //
 // It shows the whole contract: queue_rq receives ownership of each request and moves it
 // to another thread; that thread copies the data and ends the request; the submitter
-// gets its completion through IoQueue::wait(). Build and run: `build/examples/ramdisk_thread`.
+// gets its completion through IoQueue::wait(). The second half runs it as slow hardware
+// under a short request timeout: requests time out while the worker still owns them, the
+// worker still writes their buffers late, and each submitter frees its buffer the moment
+// the (timeout) completion arrives. That is safe because a completion is delivered only
+// once the owner lets go. Build and run: `build/examples/ramdisk_thread`.
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <deque>
@@ -19,7 +26,9 @@ class RamDisk {
  public:
   using Pdu = NoPdu;  // no per-request driver data needed
 
-  explicit RamDisk(uint64_t bytes) : mem_(bytes), worker_([this] { work(); }) {}
+  // latency: how long the "hardware" takes per request (the worker sleeps that long).
+  RamDisk(uint64_t bytes, std::chrono::milliseconds latency)
+      : mem_(bytes), latency_(latency), worker_([this] { work(); }) {}
   ~RamDisk() {
     {
       std::lock_guard lk(m_);
@@ -39,12 +48,25 @@ class RamDisk {
     return QueueRqResult<RamDisk>::accepted();
   }
 
-  // Teardown thread, after every request was ended: drop what is still queued (those
-  // requests were cancelled; dropping an ended request only releases it).
+  // Timeout thread: a request outlived its deadline. Answering done has the engine end
+  // it with Status::timeout; the worker still owns it and finishes it (its end returns
+  // lost), and only then does the submitter get the timeout. Hardware that can abort a
+  // command would start the abort here.
+  TimeoutAction timeout(Hctx<RamDisk>&, Borrowed<RamDisk> rq) {
+    std::fprintf(stderr, "ramdisk: request %u (%s at %llu) timed out\n", rq.tag(),
+                 to_string(rq.op()).data(), static_cast<unsigned long long>(rq.offset()));
+    return TimeoutAction::done;
+  }
+
+  // Teardown thread, after every request in flight was cancelled: drop what is still
+  // queued (dropping a cancelled request lets it go: its submitter gets the cancel). The
+  // one the worker is executing, it ends itself; teardown waits for that.
   void exit_hctx(Hctx<RamDisk>&) {
     std::lock_guard lk(m_);
     todo_.clear();
   }
+
+  unsigned lost() const noexcept { return lost_.load(); }
 
  private:
   void work() {
@@ -55,8 +77,11 @@ class RamDisk {
       Owned<RamDisk> rq = std::move(todo_.front());
       todo_.pop_front();
       lk.unlock();
-      const Status st = execute(rq);
-      std::move(rq).end(st);  // the worker ends it: completion crosses threads
+      std::this_thread::sleep_for(latency_);  // the hardware at work
+      const Status st = execute(rq);          // we own rq: its buffer is still alive
+      // The worker ends it: the completion crosses threads. lost: a timeout or cancel
+      // ended it first, and the submitter gets that status now.
+      if (std::move(rq).end(st) == EndResult::lost) ++lost_;
       lk.lock();
     }
   }
@@ -71,6 +96,8 @@ class RamDisk {
   }
 
   std::vector<std::byte> mem_;
+  std::chrono::milliseconds latency_;
+  std::atomic<unsigned> lost_{0};
   std::mutex m_;
   std::condition_variable cv_;
   std::deque<Owned<RamDisk>> todo_;
@@ -85,7 +112,7 @@ int run_example() {
   limits.logical_block_size = limits.physical_block_size = 4096;
   TagSetConfig tags;
   tags.queue_depth = 32;
-  Device<RamDisk> dev(tags, limits, "ramdisk", kSize);
+  Device<RamDisk> dev(tags, limits, "ramdisk", kSize, std::chrono::milliseconds(0));
 
   // Asynchronous: 32 writes in flight, then reap them.
   auto q = dev.open_queue();
@@ -116,9 +143,44 @@ int run_example() {
   return 0;
 }
 
+// Slow hardware: 20 ms per request against a 5 ms request timeout. Every read times out
+// while the worker still owns it; each buffer is freed as soon as its completion arrives
+// (run under ASan, a late write into a freed buffer would be reported).
+int run_slow() {
+  constexpr uint64_t kSize = 1 << 20;
+  DiskLimits limits;
+  limits.capacity_bytes = kSize;
+  TagSetConfig tags;
+  tags.queue_depth = 8;
+  tags.timeout_ns = 5'000'000;
+  Device<RamDisk> dev(tags, limits, "slow ramdisk", kSize, std::chrono::milliseconds(20));
+  auto q = dev.open_queue();
+  for (unsigned i = 0; i < 8; ++i) {
+    auto* buf = static_cast<std::byte*>(std::malloc(4096));
+    Status s = q->submit(IoDesc{Op::read, 0, uint64_t{i} * 4096, 4096, buf},
+                         reinterpret_cast<uintptr_t>(buf));
+    if (s != Status::ok) return std::fprintf(stderr, "submit: %s\n", to_string(s).data()), 1;
+  }
+  unsigned timeouts = 0;
+  for (unsigned n = 0; n < 8;) {
+    IoCompletion c[8];
+    unsigned got = q->wait(c, 8, 1, -1);
+    for (unsigned i = 0; i < got; ++i) {
+      timeouts += c[i].status == Status::timeout;
+      std::free(reinterpret_cast<void*>(c[i].user_data));  // the buffer goes at completion
+    }
+    n += got;
+  }
+  std::printf("slow ramdisk: 8 reads timed out (%u), worker ended %u late, buffers freed at "
+              "completion\n",
+              timeouts, dev.driver().lost());
+  return timeouts == 8 && dev.driver().lost() == 8 ? 0 : 1;
+}
+
 int main() {
   try {
-    return run_example();
+    int rc = run_example();
+    return rc != 0 ? rc : run_slow();
   } catch (const std::exception& e) {  // a ConfigError from a bad configuration
     std::fprintf(stderr, "ramdisk_thread: %s\n", e.what());
     return 1;

@@ -21,9 +21,11 @@ struct HoldDriver {
   std::atomic<TimeoutAction> on_timeout{TimeoutAction::done};
   std::atomic<int> timeouts_seen{0};
   std::atomic<int> exit_hctx_calls{0};
+  RequestId last_id;  // of the last request queue_rq saw (guarded by m)
 
   QueueRqResult<HoldDriver> queue_rq(Hctx<HoldDriver>&, Owned<HoldDriver> rq, bool) {
     std::lock_guard lk(m);
+    last_id = rq.id();
     if (answer_busy) return QueueRqResult<HoldDriver>::busy(std::move(rq));
     held.push_back(std::move(rq));
     return QueueRqResult<HoldDriver>::accepted();
