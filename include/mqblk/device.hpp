@@ -246,9 +246,7 @@ class DeviceQueue final : public IoQueue {
     s.end_io = &DeviceQueue::on_end;
     s.end_ctx = this;
     s.user_data = user_data;
-    const int64_t now = dev_.coarse_now_.load(std::memory_order_relaxed);
-    s.deadline_ns.store(now + dev_.timeout_ns_, std::memory_order_relaxed);
-    s.start_ns.store(now, std::memory_order_relaxed);
+    s.start_ns.store(dev_.coarse_now_.load(std::memory_order_relaxed), std::memory_order_relaxed);
     s.start();
     ++outstanding_;
     started_.store(started_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -632,7 +630,10 @@ class Device final : public BlockDevice {
         uint64_t w = s.word.load(std::memory_order_acquire);
         if (detail::state_of(w) != detail::kInFlight) continue;
         if (s.hctx.load(std::memory_order_relaxed) != &h) continue;  // another device's
-        if (s.deadline_ns.load(std::memory_order_relaxed) > now) continue;
+        int64_t deadline = s.start_ns.load(std::memory_order_relaxed) + timeout_ns_;
+        if (s.timer_gen.load(std::memory_order_relaxed) == detail::gen_of(w))
+          deadline = s.timer_until_ns.load(std::memory_order_relaxed);
+        if (deadline > now) continue;
         Ref<D> r = h.lookup_gen(t, detail::gen_of(w));
         if (!r) continue;
         TimeoutAction a = TimeoutAction::done;
@@ -640,7 +641,8 @@ class Device final : public BlockDevice {
         if (a == TimeoutAction::done) {
           if (r.try_end(Status::timeout) == EndResult::ended) h.count_timeout();
         } else {
-          s.deadline_ns.store(now + timeout_ns_, std::memory_order_relaxed);
+          s.timer_until_ns.store(now + timeout_ns_, std::memory_order_relaxed);
+          s.timer_gen.store(detail::gen_of(w), std::memory_order_relaxed);
         }
       }
     }

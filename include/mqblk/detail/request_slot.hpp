@@ -84,8 +84,12 @@ struct alignas(64) RequestSlot {
   Sbitmap* tags = nullptr;              // where the tag returns
   void* pdu = nullptr;                  // the driver's per-request data (pdu())
   std::atomic<void*> hctx{nullptr};     // the Hctx<D> (a device's queue) that started it
-  std::atomic<int64_t> deadline_ns{0};  // for the timeout scan (coarse clock)
-  std::atomic<int64_t> start_ns{0};     // coarse start time, for the hung-request reports
+  // Coarse start time: the timeout scan's deadline is start_ns + the request timeout, or
+  // timer_until_ns when a driver's timeout() reset the timer of generation timer_gen
+  // (written only by timeout threads, so that starting a request stores one time only).
+  std::atomic<int64_t> start_ns{0};
+  std::atomic<uint64_t> timer_gen{0};
+  std::atomic<int64_t> timer_until_ns{0};
   RequestSlot* next = nullptr;          // link for the list that owns it (softirq, requeue)
   // A segmented read or write (buf == nullptr): its segments. Written only by segmented
   // submissions; meaningless while buf is set.
@@ -108,9 +112,11 @@ struct alignas(64) RequestSlot {
   // A plain release store suffices: nobody else may modify a free slot's word (lookups
   // only CAS in-flight words, and no references exist).
   void start() noexcept {
-    Step st = step_start(word.load(std::memory_order_relaxed));
-    MQBLK_DEBUG_ASSERT(st.ok, "starting a request slot that is still referenced");
-    word.store(st.next, std::memory_order_release);
+    const uint64_t w = word.load(std::memory_order_relaxed);
+    MQBLK_DEBUG_ASSERT(step_start(w).ok, "starting a request slot that is still referenced");
+    // step_start(w).next, without the check that release builds need not make.
+    word.store((w & kGenMask) + (uint64_t{1} << kGenShift) + kOwner + kInFlight,
+               std::memory_order_release);
   }
 
   // Returns the slot to the tag pool. Only the party whose transition released it.
