@@ -143,7 +143,7 @@ int run_example() {
   return 0;
 }
 
-// Slow hardware: 20 ms per request against a 5 ms request timeout. Every read times out
+// Slow hardware: 50 ms per request against a 5 ms request timeout. Every read times out
 // while the worker still owns it; each buffer is freed as soon as its completion arrives
 // (run under ASan, a late write into a freed buffer would be reported).
 int run_slow() {
@@ -153,7 +153,7 @@ int run_slow() {
   TagSetConfig tags;
   tags.queue_depth = 8;
   tags.timeout_ns = 5'000'000;
-  Device<RamDisk> dev(tags, limits, "slow ramdisk", kSize, std::chrono::milliseconds(20));
+  Device<RamDisk> dev(tags, limits, "slow ramdisk", kSize, std::chrono::milliseconds(50));
   auto q = dev.open_queue();
   for (unsigned i = 0; i < 8; ++i) {
     auto* buf = static_cast<std::byte*>(std::malloc(4096));
