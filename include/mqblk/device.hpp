@@ -458,11 +458,11 @@ class Device final : public BlockDevice {
       out[q].in_flight = hctxs_[q]->in_flight();
       const int64_t now = detail::now_ns();
       hctxs_[q]->for_each_taken([&](detail::RequestSlot& sl) {
-        if (detail::state_of(sl.word.load(std::memory_order_acquire)) != detail::kEndedHeld)
-          return;
+        if (detail::state_of(sl.word.load(std::memory_order_acquire)) != detail::kEndedHeld) return;
         ++out[q].hung;
         int64_t age = now - sl.start_ns.load(std::memory_order_relaxed);
-        out[q].hung_longest_ns = std::max<uint64_t>(out[q].hung_longest_ns, std::max<int64_t>(age, 0));
+        out[q].hung_longest_ns =
+            std::max<uint64_t>(out[q].hung_longest_ns, std::max<int64_t>(age, 0));
       });
     }
     for (auto* dq : queues_) {
@@ -587,11 +587,13 @@ class Device final : public BlockDevice {
         const char* who = "being released";
         switch (detail::state_of(w)) {
           case detail::kInFlight:
-            who = (w & detail::kParked) ? "in flight, parked by its driver"
+            who = (w & detail::kParked)  ? "in flight, parked by its driver"
                   : detail::has_owner(w) ? "in flight, held by its driver"
                                          : "in flight, referenced by its driver";
             break;
-          case detail::kEndedHeld: who = "ended (cancelled or timed out), still held by its driver"; break;
+          case detail::kEndedHeld:
+            who = "ended (cancelled or timed out), still held by its driver";
+            break;
           case detail::kEnded: who = "completed, still referenced by its driver"; break;
           default: break;
         }

@@ -105,17 +105,31 @@ struct member_fn<R (C::*)(A...) const noexcept> {
 }  // namespace detail
 MQBLK_OWNERSHIP_NS_BEGIN
 
-// A driver names queue_rq when it has a member of that name in any form (an overload
-// set and a template included: those are callable but have no single address).
+// Each callback is recognised by name in any form (a single member, an overload set or a
+// template: the last two are callable but have no single address) and then must have
+// exactly the signature the ownership model needs (const and noexcept allowed).
 template <class D>
-concept NamesQueueRq = requires { &D::queue_rq; } ||
-    requires(D& d, Hctx<D>& h, Owned<D>& rq) { d.queue_rq(h, rq, true); } ||
-    requires(D& d, Hctx<D>& h, Owned<D>&& rq) { d.queue_rq(h, std::move(rq), true); };
-// ... and has exactly the signature the ownership model needs: the request by value.
+concept QueueRqHasAddress = requires {
+  &D::queue_rq;
+};
 template <class D>
-concept HasQueueRq = requires { &D::queue_rq; } &&
-    std::is_same_v<typename detail::member_fn<decltype(&D::queue_rq)>::type,
-                   QueueRqResult<D>(Hctx<D>&, Owned<D>, bool)>;
+concept QueueRqTakesLvalue = requires(D& d, Hctx<D>& h, Owned<D>& rq) {
+  d.queue_rq(h, rq, true);
+};
+template <class D>
+concept QueueRqTakesRvalue = requires(D& d, Hctx<D>& h, Owned<D>&& rq) {
+  d.queue_rq(h, std::move(rq), true);
+};
+template <class D>
+using QueueRqType = typename detail::member_fn<decltype(&D::queue_rq)>::type;
+template <class D>
+using ExactQueueRq = QueueRqResult<D>(Hctx<D>&, Owned<D>, bool);
+template <class D>
+concept QueueRqIsExact = std::same_as<QueueRqType<D>, ExactQueueRq<D>>;
+template <class D>
+concept NamesQueueRq = QueueRqHasAddress<D> || QueueRqTakesLvalue<D> || QueueRqTakesRvalue<D>;
+template <class D>
+concept HasQueueRq = QueueRqHasAddress<D> && QueueRqIsExact<D>;
 
 // The compile-time check of a driver; Device<D> also static_asserts each part with a
 // message that names the missing piece.
@@ -126,22 +140,45 @@ template <class D>
 concept HasCommitRqs = requires(D& d, Hctx<D>& h) {
   d.commit_rqs(h);
 };
+
 template <class D>
-concept NamesComplete = requires { &D::complete; } ||
-    requires(D& d, Hctx<D>& h, Owned<D>& rq) { d.complete(h, rq); } ||
-    requires(D& d, Hctx<D>& h, Owned<D>&& rq) { d.complete(h, std::move(rq)); };
+concept CompleteHasAddress = requires {
+  &D::complete;
+};
 template <class D>
-concept HasComplete = requires { &D::complete; } &&
-    std::is_same_v<typename detail::member_fn<decltype(&D::complete)>::type,
-                   void(Hctx<D>&, Owned<D>)>;
+concept CompleteTakesLvalue = requires(D& d, Hctx<D>& h, Owned<D>& rq) {
+  d.complete(h, rq);
+};
 template <class D>
-concept NamesTimeout = requires { &D::timeout; };
+concept CompleteTakesRvalue = requires(D& d, Hctx<D>& h, Owned<D>&& rq) {
+  d.complete(h, std::move(rq));
+};
 template <class D>
-concept HasTimeout = requires { &D::timeout; } &&
-    (std::is_same_v<typename detail::member_fn<decltype(&D::timeout)>::type,
-                    TimeoutAction(Hctx<D>&, Borrowed<D>)> ||
-     std::is_same_v<typename detail::member_fn<decltype(&D::timeout)>::type,
-                    TimeoutAction(Hctx<D>&, const Borrowed<D>&)>);
+using CompleteType = typename detail::member_fn<decltype(&D::complete)>::type;
+template <class D>
+using ExactComplete = void(Hctx<D>&, Owned<D>);
+template <class D>
+concept CompleteIsExact = std::same_as<CompleteType<D>, ExactComplete<D>>;
+template <class D>
+concept NamesComplete = CompleteHasAddress<D> || CompleteTakesLvalue<D> || CompleteTakesRvalue<D>;
+template <class D>
+concept HasComplete = CompleteHasAddress<D> && CompleteIsExact<D>;
+
+template <class D>
+concept NamesTimeout = requires {
+  &D::timeout;
+};
+template <class D>
+using TimeoutType = typename detail::member_fn<decltype(&D::timeout)>::type;
+template <class D>
+using ExactTimeoutByValue = TimeoutAction(Hctx<D>&, Borrowed<D>);
+template <class D>
+using ExactTimeoutByRef = TimeoutAction(Hctx<D>&, const Borrowed<D>&);
+template <class D>
+concept TimeoutIsExact = std::same_as<TimeoutType<D>, ExactTimeoutByValue<D>> ||
+    std::same_as<TimeoutType<D>, ExactTimeoutByRef<D>>;
+template <class D>
+concept HasTimeout = NamesTimeout<D> && TimeoutIsExact<D>;
 template <class D>
 concept HasPoll = requires(D& d, Hctx<D>& h) {
   { d.poll(h) } -> std::convertible_to<unsigned>;

@@ -43,10 +43,18 @@ template <class D>
 class DeviceQueue;
 template <class D>
 class Ref;
+template <class D>
+class Owned;
+template <class D>
+class Borrowed;
 
 // Metadata access shared by all handles. Every accessor of an empty handle (moved from,
 // ended, default-constructed) is an ownership violation: debug and sanitizer builds abort
 // with that line; release builds must not call them (checking costs the hot path).
+// Handles inherit it privately and re-export the accessors, so that no code can convert a
+// Ref or a Borrowed to a RequestMeta and cast that to an Owned; the slot pointer is
+// private, reachable by the handles and the engine only (not by a class deriving from
+// RequestMeta).
 template <class D>
 class RequestMeta {
  public:
@@ -66,7 +74,10 @@ class RequestMeta {
     return *static_cast<Hctx<D>*>(s().hctx.load(std::memory_order_relaxed));
   }
 
- protected:
+ private:
+  friend class Owned<D>;
+  friend class Ref<D>;
+  friend class Borrowed<D>;
   RequestMeta() = default;
   explicit RequestMeta(detail::RequestSlot* s) noexcept : slot_(s) {}
   detail::RequestSlot& s() const noexcept {
@@ -77,15 +88,31 @@ class RequestMeta {
   detail::RequestSlot* slot_ = nullptr;
 };
 
+// The metadata accessors each handle re-exports from its private RequestMeta base.
+#define MQBLK_REQUEST_META_ACCESSORS \
+  using RequestMeta<D>::op;          \
+  using RequestMeta<D>::flags;       \
+  using RequestMeta<D>::fua;         \
+  using RequestMeta<D>::sector;      \
+  using RequestMeta<D>::offset;      \
+  using RequestMeta<D>::bytes;       \
+  using RequestMeta<D>::tag;         \
+  using RequestMeta<D>::hw_queue;    \
+  using RequestMeta<D>::generation;  \
+  using RequestMeta<D>::id;          \
+  using RequestMeta<D>::pdu;         \
+  using RequestMeta<D>::hctx
+
 // Invariant: a non-empty Owned is the request's unique owner (the owner bit is set and
 // only this handle may clear it), and the only party that may touch its data. Threads:
 // any thread may hold and end it, one at a time.
 template <class D>
-class [[nodiscard]] Owned : public RequestMeta<D> {
+class [[nodiscard]] Owned : private RequestMeta<D> {
   using RequestMeta<D>::slot_;
   using RequestMeta<D>::s;
 
  public:
+  MQBLK_REQUEST_META_ACCESSORS;
   Owned() = default;
   Owned(const Owned&) = delete;
   Owned& operator=(const Owned&) = delete;
@@ -173,10 +200,11 @@ class [[nodiscard]] Owned : public RequestMeta<D> {
 // reused while it lives. It may refer to a request that has already ended (then
 // try_end() returns lost). It reaches metadata, not data. Threads: any.
 template <class D>
-class Ref : public RequestMeta<D> {
+class Ref : private RequestMeta<D> {
   using RequestMeta<D>::slot_;
 
  public:
+  MQBLK_REQUEST_META_ACCESSORS;
   Ref() = default;
   Ref(const Ref& o) noexcept : RequestMeta<D>(o.slot_) {
     if (slot_) slot_->get_ref();
@@ -221,8 +249,9 @@ class Ref : public RequestMeta<D> {
 // ordinary code cannot keep it past the callback. It has no end(): a timeout handler
 // answers with a TimeoutAction instead.
 template <class D>
-class Borrowed : public RequestMeta<D> {
+class Borrowed : private RequestMeta<D> {
  public:
+  MQBLK_REQUEST_META_ACCESSORS;
   Borrowed(const Borrowed&) = delete;
   Borrowed(Borrowed&&) = delete;
   Borrowed& operator=(const Borrowed&) = delete;

@@ -23,7 +23,8 @@ enum class TagSource : uint8_t {
 };
 
 // Invariants (checked by validate()): 1 <= nr_hw_queues <= 256, 1 <= queue_depth <= 4096
-// (RequestId packs both in 12 bits), timeout_ns > 0, hung_report_ns > 0, hung_repeat_ns > 0. Each hardware queue has queue_depth preallocated requests.
+// (RequestId packs both in 12 bits), timeout_ns > 0, hung_report_ns > 0, hung_repeat_ns > 0. Each
+// hardware queue has queue_depth preallocated requests.
 struct TagSetConfig {
   unsigned nr_hw_queues = 1;
   unsigned queue_depth = 64;

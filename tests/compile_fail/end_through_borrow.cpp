@@ -1,5 +1,7 @@
-// EXPECT: no member named .end.
-// A borrow (the timeout callback's view) cannot end the request.
+// EXPECT: no member named 'end'
+// Rule: a borrow (the timeout callback's view) has no end(): the handler returns a TimeoutAction.
 #include "common.hpp"
-void f(mqblk::Borrowed<GoodDriver> b) { (void)std::move(b).end(mqblk::Status::ok); }
+void f(const mqblk::Borrowed<GoodDriver>& b) {
+  (void)b.end(mqblk::Status::ok);  // MISUSE
+}
 int main() {}

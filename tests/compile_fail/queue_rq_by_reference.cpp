@@ -1,16 +1,15 @@
-// EXPECT: it receives ownership of each request
-// queue_rq must take the request by value (ownership), not borrow it by reference.
+// EXPECT: static[ _]assert(ion)? failed.*it receives ownership of each request, by value
+// Rule: queue_rq takes the request by value (ownership), never as Owned<D>&.
 #include "mqblk/device.hpp"
-struct ByRefDriver {
+struct Drv {
   using Pdu = mqblk::NoPdu;
-  mqblk::QueueRqResult<ByRefDriver> queue_rq(mqblk::Hctx<ByRefDriver>&,
-                                             mqblk::Owned<ByRefDriver>& rq, bool) {
+  mqblk::QueueRqResult<Drv> queue_rq(mqblk::Hctx<Drv>&, mqblk::Owned<Drv>& rq, bool) {
     (void)std::move(rq).end();
-    return mqblk::QueueRqResult<ByRefDriver>::accepted();
+    return mqblk::QueueRqResult<Drv>::accepted();
   }
 };
 int main() {
   mqblk::DiskLimits l;
   l.capacity_bytes = 1 << 20;
-  mqblk::Device<ByRefDriver> dev(mqblk::TagSetConfig{}, l, "x");
+  mqblk::Device<Drv> dev(mqblk::TagSetConfig{}, l, "x");  // MISUSE
 }

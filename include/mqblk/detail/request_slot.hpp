@@ -80,17 +80,17 @@ struct alignas(64) RequestSlot {
   EndIoFn end_io = nullptr;
   void* end_ctx = nullptr;
   uint64_t user_data = 0;
-  uint64_t result = 0;                  // the owner's result for the softirq hand-over
-  Sbitmap* tags = nullptr;              // where the tag returns
-  void* pdu = nullptr;                  // the driver's per-request data (pdu())
-  std::atomic<void*> hctx{nullptr};     // the Hctx<D> (a device's queue) that started it
+  uint64_t result = 0;               // the owner's result for the softirq hand-over
+  Sbitmap* tags = nullptr;           // where the tag returns
+  void* pdu = nullptr;               // the driver's per-request data (pdu())
+  std::atomic<void*> hctx{nullptr};  // the Hctx<D> (a device's queue) that started it
   // Coarse start time: the timeout scan's deadline is start_ns + the request timeout, or
   // timer_until_ns when a driver's timeout() reset the timer of generation timer_gen
   // (written only by timeout threads, so that starting a request stores one time only).
   std::atomic<int64_t> start_ns{0};
   std::atomic<uint64_t> timer_gen{0};
   std::atomic<int64_t> timer_until_ns{0};
-  RequestSlot* next = nullptr;          // link for the list that owns it (softirq, requeue)
+  RequestSlot* next = nullptr;  // link for the list that owns it (softirq, requeue)
   // A segmented read or write (buf == nullptr): its segments. Written only by segmented
   // submissions; meaningless while buf is set.
   const IoSegment* segs = nullptr;
@@ -151,15 +151,16 @@ struct alignas(64) RequestSlot {
   // status is delivered now: the owner was the last party that could touch the data).
   [[gnu::noinline, gnu::cold]] EndResult end_owned_slow(uint64_t w, Status s,
                                                         uint64_t res) noexcept {
-    const Delivery d = delivery();  // before the CAS: after it a last Ref may free the slot
+    const Delivery d = delivery();
     for (;;) {
       Step st = step_owner_end(w, s);
-      MQBLK_DEBUG_ASSERT(st.ok, "an owner's end on a request it does not own");
+      MQBLK_DEBUG_ASSERT(st.ok, "an owner's end on a request it does not own (or 65535 refs)");
       if (!st.ok) return EndResult::not_owner;
       if (word.compare_exchange_weak(w, st.next, std::memory_order_acq_rel,
                                      std::memory_order_acquire)) {
         d(st.status, st.result == EndResult::ended ? res : 0);
         if (st.release) release_tag();
+        if (st.put) put_ref();  // the reference that kept the slot during the delivery
         return st.result;
       }
     }
@@ -172,8 +173,8 @@ struct alignas(64) RequestSlot {
     for (;;) {
       Step st = step_owner_share(w);
       if (!st.ok)
-        assert_fail("Owned::share on a request it does not own, or with 65535 references",
-                    __FILE__, __LINE__);
+        assert_fail("Owned::share on a request it does not own, or with 65535 references", __FILE__,
+                    __LINE__);
       if (word.compare_exchange_weak(w, st.next, std::memory_order_acq_rel,
                                      std::memory_order_acquire)) {
         if (st.deliver) d(st.status, 0);

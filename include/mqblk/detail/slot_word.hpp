@@ -1,6 +1,6 @@
 // mqblk/detail/slot_word.hpp - the request slot's state word and every transition on it,
 // as pure functions of the word. RequestSlot (request_slot.hpp) applies each one with a
-// CAS loop; tests/unit/test_slot_model.cpp applies the same functions in every
+// CAS loop; tests/model/test_slot_model.cpp applies the same functions in every
 // interleaving of a bounded set of parties (a small model checker), so what is checked
 // is the code that runs, not a copy of it.
 //
@@ -40,11 +40,11 @@
 // Negative controls (tests/stress, tests/unit/test_slot_model): MQBLK_BROKEN_OWNERSHIP
 // set to one of these compiles one rule out, so that the tests can show they catch it.
 // Never set in a build that ships.
-#define MQBLK_BROKEN_END_TWICE 1         // a Ref may end a request that already ended
-#define MQBLK_BROKEN_EARLY_DELIVERY 2    // a Ref's end delivers while the owner holds the data
-#define MQBLK_BROKEN_NO_GENERATION 3     // lookups ignore the generation of the id
-#define MQBLK_BROKEN_FREE_REFERENCED 4   // the owner frees the slot although refs remain
-#define MQBLK_BROKEN_WRONG_QUEUE 5       // lookups skip the "started by this queue" check
+#define MQBLK_BROKEN_END_TWICE 1        // a Ref may end a request that already ended
+#define MQBLK_BROKEN_EARLY_DELIVERY 2   // a Ref's end delivers while the owner holds the data
+#define MQBLK_BROKEN_NO_GENERATION 3    // lookups ignore the generation of the id
+#define MQBLK_BROKEN_FREE_REFERENCED 4  // the owner frees the slot although refs remain
+#define MQBLK_BROKEN_WRONG_QUEUE 5      // lookups skip the "started by this queue" check
 #if defined(MQBLK_BROKEN_OWNERSHIP)
 #define MQBLK_BROKEN(rule) (MQBLK_BROKEN_OWNERSHIP == MQBLK_BROKEN_##rule)
 #else
@@ -95,6 +95,8 @@ static_assert(static_cast<unsigned>(Status::readonly) < 16, "a status must fit i
 //   deliver the caller delivers the completion (after its CAS), with `status`
 //   release the caller returns the tag to the pool (after delivering, if both)
 //   result  what the caller reports (ends only)
+//   put     the caller now holds one reference (the owner's, turned into one so that the
+//           slot stays its own until the delivery is done) and drops it after delivering
 struct Step {
   bool ok = false;
   uint64_t next = 0;
@@ -102,6 +104,7 @@ struct Step {
   bool release = false;
   Status status = Status::ok;
   EndResult result = EndResult::lost;
+  bool put = false;
 };
 
 // A free slot whose tag was just allocated starts: in flight with an owner, next gen.
@@ -112,8 +115,10 @@ constexpr Step step_start(uint64_t w) noexcept {
 
 // The owner lets go: ends with s (it decides the status only if nobody ended it first),
 // or drops an unended request (then s is ioerr). The owner bit goes; the completion is
-// delivered now (the recorded status, if a non-owner ended it first); the slot is freed
-// when no reference remains.
+// delivered now (the recorded status, if a non-owner ended it first). With no reference
+// left the slot is freed after the delivery; otherwise the owner becomes a reference for
+// the time of its delivery (put), so that the last other holder cannot return the tag
+// (and the slot start its next request) before this completion reached its submitter.
 constexpr Step step_owner_end(uint64_t w, Status s) noexcept {
   if (!has_owner(w) || (w & kParked)) return {};
   uint64_t st = state_of(w);
@@ -130,7 +135,13 @@ constexpr Step step_owner_end(uint64_t w, Status s) noexcept {
     return {};  // an owner of an ended-and-delivered request cannot exist
   }
   r.release = refs_of(w) == 0 || MQBLK_BROKEN(FREE_REFERENCED);
-  r.next = r.release ? (w & kGenMask) : ((w & (kGenMask | kRefMask)) | kEnded);
+  if (r.release) {
+    r.next = w & kGenMask;
+  } else {
+    if (refs_of(w) == kMaxRefs) return {};
+    r.next = ((w & (kGenMask | kRefMask)) | kEnded) + kRef;
+    r.put = true;
+  }
   return r;
 }
 

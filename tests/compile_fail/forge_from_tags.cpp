@@ -1,0 +1,12 @@
+// EXPECT: is private within this context|is a private member
+// Rule: a driver cannot take or free tags: Hctx::tags() is the engine's.
+#include "common.hpp"
+struct Drv {
+  using Pdu = mqblk::NoPdu;
+  mqblk::QueueRqResult<Drv> queue_rq(mqblk::Hctx<Drv>& h, mqblk::Owned<Drv> rq, bool) {
+    auto& tags = h.tags();  // MISUSE
+    (void)std::move(rq).end();
+    return mqblk::QueueRqResult<Drv>::accepted();
+  }
+};
+int main() {}

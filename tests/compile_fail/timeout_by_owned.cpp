@@ -1,0 +1,13 @@
+// EXPECT: static[ _]assert(ion)? failed.*timeout must be exactly.*borrows the request for the call
+// Rule: timeout borrows the request; it may not take it as an Owned<D>: its owner holds it.
+#include "common.hpp"
+struct Drv : GoodDriverOf<Drv> {
+  mqblk::TimeoutAction timeout(mqblk::Hctx<Drv>&, mqblk::Owned<Drv>) {
+    return mqblk::TimeoutAction::done;
+  }
+};
+int main() {
+  mqblk::DiskLimits l;
+  l.capacity_bytes = 1 << 20;
+  mqblk::Device<Drv> dev(mqblk::TagSetConfig{}, l, "x");  // MISUSE
+}
