@@ -168,7 +168,9 @@ class [[nodiscard]] Owned : private RequestMeta<D> {
 
   // Gives the owner role to the request's id: the driver keeps the id (an io_uring
   // user_data, a library's cookie) and later takes ownership back with Hctx::claim(id),
-  // exactly once. Until then the request is owned by nobody in particular: timeouts and
+  // exactly once. The id of a parked request is the owner role itself: whoever claims it
+  // first owns the request (a timeout() handler may, to end it), so keep it where only
+  // the driver's own code reaches it. Until then the request is owned by nobody in particular: timeouts and
   // cancels record their status and wait for the claim. Consumes the handle.
   [[nodiscard]] RequestId park() && noexcept {
     detail::RequestSlot* s_ = std::exchange(slot_, nullptr);
