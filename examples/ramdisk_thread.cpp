@@ -10,8 +10,8 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <mutex>
@@ -171,9 +171,10 @@ int run_slow() {
     }
     n += got;
   }
-  std::printf("slow ramdisk: 8 reads timed out (%u), worker ended %u late, buffers freed at "
-              "completion\n",
-              timeouts, dev.driver().lost());
+  std::printf(
+      "slow ramdisk: 8 reads timed out (%u), worker ended %u late, buffers freed at "
+      "completion\n",
+      timeouts, dev.driver().lost());
   return timeouts == 8 && dev.driver().lost() == 8 ? 0 : 1;
 }
 

@@ -223,7 +223,9 @@ struct HeldFixture : ::testing::Test {
   Device<test::HoldDriver> dev{test::tag_set(1, 4), test::small_disk(), "hold"};
   std::unique_ptr<IoQueue> q = dev.open_queue(0);
   std::byte buf[512]{};
-  void submit(uint64_t ud) { ASSERT_EQ(q->submit(IoDesc{Op::read, 0, 0, 512, buf}, ud), Status::ok); }
+  void submit(uint64_t ud) {
+    ASSERT_EQ(q->submit(IoDesc{Op::read, 0, 0, 512, buf}, ud), Status::ok);
+  }
 };
 
 TEST_F(HeldFixture, AParkedRequestIsClaimedExactlyOnce) {
@@ -342,8 +344,9 @@ void let_a_queue_outlive_its_device() {
 }
 
 TEST(Lifetimes, AQueueOutlivingItsDeviceAbortsNamingIt) {
-  EXPECT_DEATH(let_a_queue_outlive_its_device(),
-               "device 'short-lived' destroyed while 1 I/O queue\\(s\\) opened from it still exist");
+  EXPECT_DEATH(
+      let_a_queue_outlive_its_device(),
+      "device 'short-lived' destroyed while 1 I/O queue\\(s\\) opened from it still exist");
 }
 
 #if MQBLK_DEBUG_CHECKS_ON

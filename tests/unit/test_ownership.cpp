@@ -41,10 +41,10 @@ TEST_F(Fixture, OwnerEndDeliversOnceAndFreesTheTag) {
 }
 
 TEST_F(Fixture, LookupOfFreeEndedOutOfRangeOrWrongQueueIsEmpty) {
-  EXPECT_FALSE(dev.lookup(RequestId()));                 // names nothing
-  EXPECT_FALSE(dev.lookup(RequestId::make(0, 0, 1)));    // free
-  EXPECT_FALSE(dev.lookup(RequestId::make(0, 99, 1)));   // out of range
-  EXPECT_FALSE(dev.lookup(RequestId::make(5, 0, 1)));    // no such queue
+  EXPECT_FALSE(dev.lookup(RequestId()));                // names nothing
+  EXPECT_FALSE(dev.lookup(RequestId::make(0, 0, 1)));   // free
+  EXPECT_FALSE(dev.lookup(RequestId::make(0, 99, 1)));  // out of range
+  EXPECT_FALSE(dev.lookup(RequestId::make(5, 0, 1)));   // no such queue
   submit(1);
   auto rq = dev.driver().take();
   const RequestId id = rq.id();
