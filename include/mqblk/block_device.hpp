@@ -170,7 +170,8 @@ class BlockDevice {
   // The same, giving up after timeout_ns: true when every request was let go. False means
   // the driver can still write into memory the device owns: the caller must neither
   // destroy the device nor free buffers it submitted, and a server should leave the
-  // process with _exit (see exit_with_requests_held) rather than run destructors.
+  // process with _exit rather than run destructors (the NBD and ublk servers exit with
+  // status 70 after one line saying so).
   virtual bool shutdown_within(int64_t timeout_ns) = 0;
 };
 

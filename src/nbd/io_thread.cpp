@@ -29,9 +29,6 @@ void drain_eventfd(int fd) {
   while (::read(fd, &v, sizeof v) > 0) {
   }
 }
-
-// How long clients get to read their last replies after a stop before they are cut off.
-constexpr int64_t kStopGraceNs = 5'000'000'000;
 }  // namespace
 
 IoThread::IoThread(BlockDevice& dev, const ExportInfo& exp, unsigned hw_queue, unsigned poll_us)
@@ -48,15 +45,23 @@ IoThread::IoThread(BlockDevice& dev, const ExportInfo& exp, unsigned hw_queue, u
   epoll_ctl(epfd_, EPOLL_CTL_ADD, wakefd_, &ev);
   ev.data.ptr = &queue_tag;
   epoll_ctl(epfd_, EPOLL_CTL_ADD, q_->event_fd(), &ev);
-  th_ = std::thread([this] { run(); });
+  th_ = std::thread([this] {
+    run();
+    std::lock_guard lk(done_mu_);
+    done_ = true;
+    done_cv_.notify_all();
+  });
 }
 
 IoThread::~IoThread() {
   stop();
   join();
+  // run() returns with requests in the engine only when epoll failed. The queue goes
+  // first: destroying it waits until the driver let go of them, and only then may their
+  // slots and payload buffers (the connections', the pool's) go.
+  q_.reset();
   conns_.clear();
   ctx_.reset();
-  q_.reset();
   if (epfd_ >= 0) ::close(epfd_);
   if (wakefd_ >= 0) ::close(wakefd_);
 }
@@ -74,6 +79,11 @@ void IoThread::stop() {
   stop_.store(true, std::memory_order_release);
   uint64_t one = 1;
   (void)!::write(wakefd_, &one, sizeof one);
+}
+
+bool IoThread::wait_finished(std::chrono::steady_clock::time_point by) {
+  std::unique_lock lk(done_mu_);
+  return done_cv_.wait_until(lk, by, [this] { return done_; });
 }
 
 void IoThread::join() {
@@ -219,7 +229,8 @@ void IoThread::run() {
     service(progress);
     drop_finished();
   }
-  conns_.clear();
+  // The connections stay until the destructor: after an epoll failure some may still
+  // have requests with the driver, writing into their buffers.
 }
 
 }  // namespace mqblk::nbd

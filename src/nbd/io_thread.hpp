@@ -16,6 +16,9 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -31,6 +34,9 @@ namespace mqblk::nbd {
 // number of hardware queues, plus 256 KiB of receive buffer per connection.
 inline constexpr size_t kPoolCapPerThread = 128u << 20;
 
+// How long clients get to read their last replies after a stop before they are cut off.
+inline constexpr int64_t kStopGraceNs = 5'000'000'000;
+
 class IoThread {
  public:
   IoThread(BlockDevice& dev, const ExportInfo& exp, unsigned hw_queue, unsigned poll_us);
@@ -41,8 +47,11 @@ class IoThread {
   // Hands over an accepted, non-blocking socket. Any thread.
   void add_connection(int fd);
   // Stops reading new requests, answers those in flight, closes every connection, exits.
-  // Any thread; join() waits for it.
+  // The thread exits only once every request it submitted came back, however long the
+  // driver holds one. Any thread; wait_finished() and join() wait for it.
   void stop();
+  // Whether the thread has exited, waiting until `by` at most.
+  bool wait_finished(std::chrono::steady_clock::time_point by);
   void join();
 
  private:
@@ -67,6 +76,9 @@ class IoThread {
   int64_t poll_ns_ = 0;
   int64_t last_event_ns_ = 0;  // when epoll last returned something
   std::vector<std::unique_ptr<Connection>> conns_;
+  std::mutex done_mu_;
+  std::condition_variable done_cv_;
+  bool done_ = false;  // guarded by done_mu_: run() returned
   std::thread th_;
 };
 

@@ -4,7 +4,40 @@
 #include <cstdlib>
 #include <cstring>
 
+#if defined(__SANITIZE_ADDRESS__)
+#define MQBLK_NBD_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MQBLK_NBD_ASAN 1
+#endif
+#endif
+#ifdef MQBLK_NBD_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
 namespace mqblk::nbd {
+
+namespace {
+// Under ASan a buffer on a free list is poisoned: a driver that writes into a payload
+// buffer after its request came back (the buffer went back to the pool, not to the heap)
+// is reported as a use-after-poison instead of corrupting the next request's data.
+void poison(std::byte* b, size_t len) noexcept {
+#ifdef MQBLK_NBD_ASAN
+  ASAN_POISON_MEMORY_REGION(b, len);
+#else
+  (void)b;
+  (void)len;
+#endif
+}
+void unpoison(std::byte* b, size_t len) noexcept {
+#ifdef MQBLK_NBD_ASAN
+  ASAN_UNPOISON_MEMORY_REGION(b, len);
+#else
+  (void)b;
+  (void)len;
+#endif
+}
+}  // namespace
 
 PayloadPool::PayloadPool(size_t cap) : cap_(std::max(cap, kMaxBuffer)) {
   // Small classes are the hot ones: reserve their free lists so that pushes never allocate.
@@ -12,8 +45,11 @@ PayloadPool::PayloadPool(size_t cap) : cap_(std::max(cap, kMaxBuffer)) {
 }
 
 PayloadPool::~PayloadPool() {
-  for (auto& f : free_)
-    for (std::byte* b : f) std::free(b);
+  for (unsigned c = 0; c < kClasses; ++c)
+    for (std::byte* b : free_[c]) {
+      unpoison(b, class_size(c));
+      std::free(b);
+    }
 }
 
 unsigned PayloadPool::class_of(size_t len) noexcept {
@@ -27,6 +63,7 @@ bool PayloadPool::trim_free(size_t need) noexcept {
   for (unsigned c = kClasses; c-- > 0 && held_ + need > cap_;) {
     auto& f = free_[c];
     while (!f.empty() && held_ + need > cap_) {
+      unpoison(f.back(), class_size(c));
       std::free(f.back());
       f.pop_back();
       held_ -= class_size(c);
@@ -43,6 +80,7 @@ std::byte* PayloadPool::get(size_t len, unsigned& cls) {
   if (!f.empty()) {
     std::byte* b = f.back();
     f.pop_back();
+    unpoison(b, sz);
     in_use_ += sz;
     return b;
   }
@@ -64,6 +102,7 @@ void PayloadPool::put(std::byte* buf, unsigned cls) noexcept {
   // push_back may allocate only while a free list grows past its reservation.
   try {
     f.push_back(buf);
+    poison(buf, class_size(cls));
   } catch (...) {
     std::free(buf);
     held_ -= class_size(cls);

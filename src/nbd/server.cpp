@@ -11,9 +11,12 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -41,7 +44,6 @@ void check_options(const ServerOptions& o) {
   }
   if (o.name.size() > 4096) fail("--name is longer than 4096 bytes (the NBD limit): shorten it");
   if (o.description.size() > 4096) fail("--description is longer than 4096 bytes: shorten it");
-  if (o.driver.empty()) fail("no driver given: name one after the options, e.g. `null size=1G`");
 }
 
 // Forks; the parent waits until the child is serving (or failed) and exits with its
@@ -124,34 +126,74 @@ struct TempDir {
   }
 };
 
-}  // namespace
-
-int run_server(const ServerOptions& opt) {
-  check_options(opt);
-  const bool background = !opt.foreground && opt.run.empty() && !opt.exit_with_parent;
-  pid_t parent = ::getppid();
-  if (opt.exit_with_parent) ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-
-  // Signals go to a signalfd read by this thread; the mask is set before any thread is
-  // created so that every thread inherits it.
+// The signals that stop the server go to a signalfd read by the serving thread; they are
+// blocked before any of the server's threads is created, so that every thread inherits
+// the mask. They stay blocked after the server returns: one that came during the stop
+// (a second Ctrl-C) would otherwise kill the process that just stopped in order.
+struct StopSignals {
   sigset_t mask;
-  sigemptyset(&mask);
-  sigaddset(&mask, SIGINT);
-  sigaddset(&mask, SIGTERM);
-  sigaddset(&mask, SIGCHLD);
-  ::signal(SIGPIPE, SIG_IGN);
+  int sfd = -1;
 
-  int ready_fd = -1;
-  if (background) ready_fd = daemonize();  // before any thread exists
-  ::pthread_sigmask(SIG_BLOCK, &mask, nullptr);
-  int sfd = ::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-  if (sfd < 0) fail("signalfd: " + errno_text());
+  StopSignals() {
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGCHLD);
+  }
+  void block() {
+    ::pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+    sfd = ::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sfd < 0) fail("signalfd: " + errno_text());
+  }
+  ~StopSignals() {
+    if (sfd >= 0) ::close(sfd);
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+};
 
-  auto dev = make_device(opt.driver, opt.attrs);
-  std::string why = dev->limits().validate();
+int64_t now_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+// The last resort of a stop: the driver still holds requests, so it may still write into
+// their payload buffers (the I/O threads' pools) and into the device's memory. Running
+// the destructors would free both under it; the process leaves without them instead,
+// after the cleanup that frees nothing a driver can reach.
+[[noreturn]] void exit_with_requests_held(BlockDevice& dev, int64_t stop_began_ns,
+                                          const ServerOptions& opt, pid_t child,
+                                          const TempDir& tmp) {
+  unsigned held = 0;
+  uint64_t longest = 0;
+  for (const QueueStats& q : dev.stats()) {
+    held += q.in_flight;
+    longest = std::max(longest, q.hung_longest_ns);
+  }
+  std::fprintf(stderr,
+               "mqblk: the driver still holds %u request(s) (the oldest for %.1f s) %.1f s after "
+               "the server began to stop; exiting with status %d without freeing memory it can "
+               "still write\n",
+               held, static_cast<double>(longest) / 1e9,
+               static_cast<double>(now_ns() - stop_began_ns) / 1e9, kExitRequestsHeld);
+  if (child > 0) ::kill(child, SIGTERM);
+  if (!opt.pidfile.empty()) ::unlink(opt.pidfile.c_str());
+  if (!tmp.path.empty()) ::rmdir(tmp.path.c_str());  // its socket is gone already
+  std::fflush(stdout);
+  std::fflush(stderr);
+  ::_exit(kExitRequestsHeld);
+}
+
+// Serves dev until told to stop. sig: blocked already; ready_fd: the background parent's
+// readiness pipe (-1: none); parent: the parent's pid when the server started.
+int serve(const ServerOptions& opt, BlockDevice& dev, const StopSignals& sig, int ready_fd,
+          pid_t parent) {
+  const int sfd = sig.sfd;
+  std::string why = dev.limits().validate();
   if (!why.empty()) fail("device limits: " + why);
   const ExportInfo exp =
-      ExportInfo::from_limits(dev->limits(), opt.name, opt.description, opt.read_only);
+      ExportInfo::from_limits(dev.limits(), opt.name, opt.description, opt.read_only);
 
   TempDir tmp;
   std::optional<Listener> l;
@@ -170,8 +212,8 @@ int run_server(const ServerOptions& opt) {
   const std::string uri = l->uri(opt.name);
 
   std::vector<std::unique_ptr<IoThread>> threads;
-  for (unsigned q = 0; q < dev->nr_hw_queues(); q++) {
-    threads.push_back(std::make_unique<IoThread>(*dev, exp, q, opt.poll_us));
+  for (unsigned q = 0; q < dev.nr_hw_queues(); q++) {
+    threads.push_back(std::make_unique<IoThread>(dev, exp, q, opt.poll_us));
   }
 
   if (!opt.pidfile.empty()) {
@@ -193,14 +235,16 @@ int run_server(const ServerOptions& opt) {
   pid_t child = -1;
   int exit_code = 0;
   if (!opt.run.empty()) child = spawn_run(opt.run, *l, uri);
-  if (opt.exit_with_parent && ::getppid() != parent) goto shutdown;
-
-  {
+  // A parent that died before the death signal was armed is noticed here.
+  const bool orphaned = opt.exit_with_parent && ::getppid() != parent;
+  if (!orphaned) {
     unsigned next = 0;
-    pollfd pf[2] = {{l->fd(), POLLIN, 0}, {sfd, POLLIN, 0}};
+    pollfd pf[3] = {{l->fd(), POLLIN, 0}, {sfd, POLLIN, 0}, {opt.stop_fd, POLLIN, 0}};
+    const nfds_t npf = opt.stop_fd >= 0 ? 3 : 2;
     for (;;) {
-      int n = ::poll(pf, 2, -1);
+      int n = ::poll(pf, npf, -1);
       if (n < 0 && errno != EINTR) break;
+      if (npf == 3 && (pf[2].revents & (POLLIN | POLLHUP | POLLERR))) break;
       if (pf[1].revents & POLLIN) {
         signalfd_siginfo si;
         bool stop = false;
@@ -239,22 +283,67 @@ int run_server(const ServerOptions& opt) {
     }
   }
 
-shutdown:
   // Stop accepting (and remove the socket file) first, then let each thread answer what
   // is in flight and close its connections, then tear the device down.
+  const int64_t stop_began = now_ns();
   l->close();
   for (auto& t : threads) t->stop();
+  // The threads are done once every request they submitted came back. A request the
+  // driver has not ended by the time clients are cut off (kStopGraceNs) is cancelled, and
+  // the driver gets held_wait_ns to let go of it (until then its payload buffer, in the
+  // thread's pool, stays where it is). The reaping goes on in the threads meanwhile.
+  const auto threads_by =
+      std::chrono::steady_clock::now() + std::chrono::nanoseconds(kStopGraceNs + 1'000'000'000);
+  // (Threads that are done leave nothing in the engine, and shutdown_within returns at
+  // once; it still bounds the wait of a thread that ended early, on an epoll failure.)
+  for (auto& t : threads) (void)t->wait_finished(threads_by);
+  if (!dev.shutdown_within(opt.held_wait_ns))
+    exit_with_requests_held(dev, stop_began, opt, child, tmp);
   for (auto& t : threads) t->join();
   threads.clear();
-  dev->shutdown();
   if (child > 0) {
     ::kill(child, SIGTERM);
     int st = 0;
     ::waitpid(child, &st, 0);
   }
   if (!opt.pidfile.empty()) ::unlink(opt.pidfile.c_str());
-  ::close(sfd);
   return exit_code;
+}
+
+}  // namespace
+
+int run_server(const ServerOptions& opt) {
+  check_options(opt);
+  if (opt.driver.empty()) fail("no driver given: name one after the options, e.g. `null size=1G`");
+  const bool background = !opt.foreground && opt.run.empty() && !opt.exit_with_parent;
+  pid_t parent = ::getppid();
+  if (opt.exit_with_parent) ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  StopSignals sig;
+  int ready_fd = -1;
+  if (background) ready_fd = daemonize();  // before any thread exists
+  sig.block();
+  std::shared_ptr<BlockDevice> dev = make_device(opt.driver, opt.attrs);
+  return serve(opt, *dev, sig, ready_fd, parent);
+}
+
+int serve_device(const ServerOptions& opt, std::shared_ptr<BlockDevice> dev) {
+  check_options(opt);
+  if (!dev) fail("serve_device: no device given");
+  if (!opt.foreground && opt.run.empty() && !opt.exit_with_parent)
+    fail(
+        "serve_device cannot fork into the background (the device's threads exist): ask for "
+        "foreground");
+  pid_t parent = ::getppid();
+  if (opt.exit_with_parent) ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  ::signal(SIGPIPE, SIG_IGN);
+  StopSignals sig;
+  sig.block();
+  // The server's own reference: the device lives while the I/O threads use it, whatever
+  // the caller does with its copies meanwhile.
+  const std::shared_ptr<BlockDevice> served = std::move(dev);
+  return serve(opt, *served, sig, -1, parent);
 }
 
 }  // namespace mqblk::nbd

@@ -1,13 +1,26 @@
 // nbd/server.hpp - `mqblk nbd`: serve one mqblk device to NBD clients.
 #pragma once
 
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "mqblk/block_device.hpp"
 
 namespace mqblk::nbd {
 
 // Default busy-poll window of an I/O thread, microseconds.
 inline constexpr unsigned kDefaultPollUs = 50;
+
+// At shutdown, how long the server waits for the driver to let go of the requests it still
+// holds once they have been cancelled (after the 5 s the connections get to answer them).
+inline constexpr int64_t kDefaultHeldWaitNs = 60'000'000'000;
+
+// The exit status of a server that gave up waiting for its driver: it left with _exit,
+// without freeing the memory (payload buffers, the device) the driver can still write.
+// EX_SOFTWARE: a driver that never lets go of a request is a bug.
+inline constexpr int kExitRequestsHeld = 70;
 
 struct ServerOptions {
   std::string socket_path;  // Unix socket, or
@@ -25,12 +38,29 @@ struct ServerOptions {
   unsigned poll_us = kDefaultPollUs;
   std::string driver;
   std::vector<std::string> attrs;
+  // Programs that embed the server: a descriptor that, once readable, stops the server as
+  // SIGTERM does (-1: none). The server only polls it.
+  int stop_fd = -1;
+  // See kDefaultHeldWaitNs. Reports of the held requests come meanwhile, after the
+  // device's TagSetConfig::hung_report_ns and every hung_repeat_ns.
+  int64_t held_wait_ns = kDefaultHeldWaitNs;
 };
 
-// Runs the server until SIGTERM/SIGINT, the parent's death (exit_with_parent) or the end of
-// the --run command. Returns the exit status (the command's, with --run). Throws
-// mqblk::ConfigError or std::runtime_error with a one-line message for bad input, before
-// anything is served.
+// Runs the server until SIGTERM/SIGINT, the parent's death (exit_with_parent), the end of
+// the --run command or opt.stop_fd. Returns the exit status (the command's, with --run).
+// Throws mqblk::ConfigError or std::runtime_error with a one-line message for bad input,
+// before anything is served. Stopping waits for the driver to let go of every request;
+// if it still holds some after opt.held_wait_ns, the server prints one line and leaves
+// the process with _exit(kExitRequestsHeld) (it does not return).
 int run_server(const ServerOptions& opt);
+
+// The same for a device the caller made (opt.driver and opt.attrs are not used); it is
+// shut down when this returns. The device's threads exist already, so the server cannot
+// fork into the background: opt must ask for foreground, --run or exit_with_parent.
+// Signals: SIGINT, SIGTERM and SIGCHLD are blocked in the calling thread (and so in the
+// server's threads), and stay blocked when it returns; a process that wants SIGTERM to
+// stop the server blocks them before it creates the device, whose threads would otherwise
+// take the signal and die of it.
+int serve_device(const ServerOptions& opt, std::shared_ptr<BlockDevice> dev);
 
 }  // namespace mqblk::nbd

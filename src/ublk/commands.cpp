@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -196,12 +197,28 @@ int del_one(Control& ctl, uint32_t id) {
   pid_t pid = saved ? saved->pid : 0;
   if (pid_alive(pid)) {
     kill(pid, SIGTERM);
-    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (pid_alive(pid) && std::chrono::steady_clock::now() < end)
+    // A server whose driver holds requests waits up to kHeldWaitNs for it, then leaves by
+    // itself (see server.hpp); killing it earlier would only lose its report.
+    const auto began = std::chrono::steady_clock::now();
+    const auto limit = std::chrono::nanoseconds(kHeldWaitNs) + std::chrono::seconds(20);
+    const auto note_at = began + std::chrono::seconds(10);
+    bool noted = false;
+    while (pid_alive(pid) && std::chrono::steady_clock::now() < began + limit) {
+      if (!noted && std::chrono::steady_clock::now() > note_at) {
+        std::fprintf(stderr,
+                     "mqblk: server %d of ublk device %u is still stopping (one whose driver "
+                     "holds requests waits up to %lld s for it; see `mqblk list -n %u` and %s)\n",
+                     static_cast<int>(pid), id, static_cast<long long>(kHeldWaitNs / 1'000'000'000),
+                     id, run_path(id, ".log").c_str());
+        noted = true;
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     if (pid_alive(pid)) {
-      std::fprintf(stderr, "mqblk: server %d of ublk device %u did not stop in 20 s; killing it\n",
-                   static_cast<int>(pid), id);
+      std::fprintf(
+          stderr, "mqblk: server %d of ublk device %u did not stop in %lld s; killing it\n",
+          static_cast<int>(pid), id,
+          static_cast<long long>(std::chrono::duration_cast<std::chrono::seconds>(limit).count()));
       kill(pid, SIGKILL);
       while (pid_alive(pid)) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
@@ -313,9 +330,19 @@ int cmd_list(int id, bool json) {
     std::ifstream st(run_path(i, ".stats.json"));
     nlohmann::json stats = st ? nlohmann::json::parse(st, nullptr, false) : nlohmann::json();
     if (!stats.is_discarded() && stats.is_object() && pid_alive(stats.value("pid", 0))) {
-      uint64_t inflight = 0;
-      for (const auto& q : stats["queues"]) inflight += q.value("in_flight", uint64_t{0});
+      uint64_t inflight = 0, hung = 0, hung_longest = 0;
+      for (const auto& q : stats["queues"]) {
+        inflight += q.value("in_flight", uint64_t{0});
+        if (q.contains("engine")) {
+          hung += q["engine"].value("hung", uint64_t{0});
+          hung_longest = std::max(hung_longest, q["engine"].value("hung_longest_ns", uint64_t{0}));
+        }
+      }
       d["in_flight"] = inflight;
+      // Requests ended (timeout, cancel, stop) that the driver still holds, and the age of
+      // the oldest: a server waiting for its driver to let go shows them here.
+      d["hung"] = hung;
+      d["hung_longest_ns"] = hung_longest;
       d["per_queue"] = stats["queues"];
     }
     out.push_back(std::move(d));
@@ -327,10 +354,17 @@ int cmd_list(int id, bool json) {
   for (const auto& d : out) {
     std::string attrs;
     for (const auto& a : d.value("attributes", std::vector<std::string>{})) attrs += " " + a;
-    std::printf("dev %s: state %s, queues %d, depth %d, pid %d, in-flight %llu, %s%s\n",
+    std::string hung;
+    if (uint64_t h = d.value("hung", uint64_t{0}); h > 0) {
+      char b[96];
+      std::snprintf(b, sizeof b, ", hung %llu (oldest %.1f s)", static_cast<unsigned long long>(h),
+                    static_cast<double>(d.value("hung_longest_ns", uint64_t{0})) / 1e9);
+      hung = b;
+    }
+    std::printf("dev %s: state %s, queues %d, depth %d, pid %d, in-flight %llu%s, %s%s\n",
                 d["dev"].get<std::string>().c_str(), d["state"].get<std::string>().c_str(),
                 d.value("queues", 0), d.value("depth", 0), d.value("pid", 0),
-                static_cast<unsigned long long>(d.value("in_flight", uint64_t{0})),
+                static_cast<unsigned long long>(d.value("in_flight", uint64_t{0})), hung.c_str(),
                 d.value("driver", std::string("?")).c_str(), attrs.c_str());
   }
   return 0;

@@ -315,13 +315,13 @@ int QueueServer::set_up() {
 
 void QueueServer::serve() {
   Impl& m = *impl_;
-  // After a stop we give the engine this long to finish what it holds; past it, the
-  // device's shutdown() cancels the rest (outside, in the server).
-  int64_t stop_deadline = -1;
   for (;;) {
-    if (m.stopping && stop_deadline < 0) stop_deadline = now_ns() + 5'000'000'000;
     if (m.live_tags == 0 && m.ioq->outstanding() == 0) break;
-    if (m.stopping && (m.ioq->outstanding() == 0 || now_ns() > stop_deadline)) break;
+    // After a stop, what the engine holds still comes back (the server's shutdown cancels
+    // it) but only when its driver lets go: until then the driver may write into the
+    // tag's buffer, so the thread goes on reaping and committing. The server bounds that
+    // wait and leaves the process if the driver never lets go.
+    if (m.stopping && m.ioq->outstanding() == 0) break;
 
     int64_t due = m.ioq->next_timer_ns();
     if (m.stopping) due = (due < 0 || due > now_ns() + 10'000'000) ? now_ns() + 10'000'000 : due;

@@ -67,8 +67,9 @@ class QueueServer {
   // Maps the descriptors, creates the ring, queues FETCH_REQ for every tag and submits
   // them. Returns 0 or a negative errno (with a message in error()).
   int set_up();
-  // Serves until the stop eventfd fires (then finishes what the engine holds) or every
-  // tag has been aborted by the kernel.
+  // Serves until the stop eventfd fires (then finishes what the engine holds, however
+  // long its driver takes) or every tag has been aborted by the kernel and the engine
+  // holds nothing.
   void serve();
   const std::string& error() const { return error_; }
 

@@ -6,9 +6,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <future>
 #include <nlohmann/json.hpp>
@@ -76,11 +78,15 @@ nlohmann::json stats_json(const BlockDevice& dev, const std::vector<std::unique_
                         {"in_flight", rec - end},
                         {"aborted_tags", c.aborted_tags.load(std::memory_order_relaxed)}};
     if (q < es.size()) {
+      // hung: requests a timeout, cancel or teardown ended while the driver still holds
+      // them (the kernel gets their answer when it lets go); how long the oldest is held.
       e["engine"] = {{"started", es[q].started},
                      {"ended", es[q].ended},
                      {"in_flight", es[q].in_flight},
                      {"timeouts", es[q].timeouts},
-                     {"requeued", es[q].requeued}};
+                     {"requeued", es[q].requeued},
+                     {"hung", es[q].hung},
+                     {"hung_longest_ns", es[q].hung_longest_ns}};
     }
     arr.push_back(std::move(e));
   }
@@ -149,9 +155,16 @@ void no_default_scheduler(uint32_t id) {
   ::close(fd);
 }
 
+int64_t now_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
 class Server {
  public:
-  Server(const ServerSpec& spec, const ServerHooks& hooks) : spec_(spec), hooks_(hooks) {}
+  Server(const ServerSpec& spec, const ServerHooks& hooks, std::unique_ptr<BlockDevice> dev)
+      : spec_(spec), hooks_(hooks), dev_(std::move(dev)) {}
   int run();
 
  private:
@@ -161,7 +174,9 @@ class Server {
   }
   bool start_queues(Control& ctl);
   void set_phase(int phase);
-  void stop_queues();
+  void release_engine(bool publish);
+  [[noreturn]] void exit_with_requests_held(int64_t began_ns);
+  void stop_queues(bool publish);
   void report();
 
   ServerSpec spec_;
@@ -232,11 +247,55 @@ void Server::set_phase(int phase) {
   }
 }
 
-void Server::stop_queues() {
+// Cancels what the engine holds and waits until its driver let go of every request: the
+// queue threads commit each one to the kernel as it comes back. publish: keep writing
+// ID.stats.json meanwhile, so that `list` shows the held (hung) requests and their age.
+// Does not return when the driver holds requests past held_wait_ns.
+void Server::release_engine(bool publish) {
+  const int64_t began = now_ns();
+  for (;;) {
+    if (dev_->shutdown_within(200'000'000)) return;
+    if (publish)
+      write_file_atomically(run_path(id_, ".stats.json"),
+                            stats_json(*dev_, queues_, getpid()).dump() + "\n");
+    if (spec_.held_wait_ns >= 0 && now_ns() - began >= spec_.held_wait_ns)
+      exit_with_requests_held(began);
+  }
+}
+
+// The driver may still write into the queues' buffers and into the device's memory, and
+// the kernel still counts on the tags it holds: unmapping, closing /dev/ublkcN in order or
+// running the destructors would free that memory under the driver. The process leaves as
+// it is; its death makes the kernel fail the device's I/O (or, with -r 1, keep the device
+// quiesced for `recover`). ID.json stays, so that `del` (or `recover`) finds the device.
+void Server::exit_with_requests_held(int64_t began_ns) {
+  unsigned held = 0;
+  uint64_t longest = 0;
+  for (const QueueStats& q : dev_->stats()) {
+    held += q.in_flight;
+    longest = std::max(longest, q.hung_longest_ns);
+  }
+  report();
+  std::fprintf(stderr,
+               "mqblk-ublk %u: the driver still holds %u request(s) (the oldest for %.1f s) %.1f "
+               "s after the server began to stop; exiting with status %d without freeing memory "
+               "it can still write (%s)\n",
+               id_, held, static_cast<double>(longest) / 1e9,
+               static_cast<double>(now_ns() - began_ns) / 1e9, kExitRequestsHeld,
+               spec_.recovery ? "the kernel keeps the device for `mqblk recover`"
+                              : "the kernel fails the device's I/O; `mqblk del` removes it");
+  std::fflush(stdout);
+  std::fflush(stderr);
+  _exit(kExitRequestsHeld);
+}
+
+// The engine is released first (bounded, see release_engine): a queue thread finishes
+// only once its engine queue holds nothing.
+void Server::stop_queues(bool publish) {
   set_phase(kStop);
+  if (dev_) release_engine(publish);
   for (auto& q : queues_)
     if (q->thread.joinable()) q->thread.join();
-  if (dev_) dev_->shutdown();
 }
 
 void Server::report() {
@@ -277,7 +336,7 @@ int Server::run() {
   ov.nr_hw_queues = spec_.queues;
   ov.queue_depth = spec_.depth;
   try {
-    dev_ = make_device(spec_.driver, spec_.attrs, ov);
+    if (!dev_) dev_ = make_device(spec_.driver, spec_.attrs, ov);
   } catch (const std::exception& e) {
     fail(e.what());
     return 1;
@@ -344,7 +403,7 @@ int Server::run() {
   saved.shm_file = spec_.shm_file;
 
   auto abandon = [&] {
-    stop_queues();
+    stop_queues(false);
     queues_.clear();
     if (cdev_fd_ >= 0) ::close(cdev_fd_);
     cdev_fd_ = -1;
@@ -417,16 +476,18 @@ int Server::run() {
   }
 
   // Stop: the device goes now. New requests fail (EIO); those the engine holds are ended
-  // by shutdown() (cancelled, EIO to their submitter) while the queue threads still run to
-  // commit them; then the kernel's STOP_DEV finds nothing in flight, and the queues finish.
+  // by shutdown() (cancelled, EIO to their submitter) and come back when their driver
+  // lets go, while the queue threads still run to commit them; then the kernel's STOP_DEV
+  // finds nothing in flight, and the queues finish. A driver that does not let go ends
+  // the process here (release_engine).
   set_phase(kDrain);
-  dev_->shutdown();
+  release_engine(true);
   try {
     ctl->stop_dev(id_);
   } catch (const UblkError& e) {
     if (e.err() != ENODEV) std::fprintf(stderr, "mqblk: %s\n", e.what());
   }
-  stop_queues();
+  stop_queues(true);
   report();
   queues_.clear();  // unmaps the descriptors: /dev/ublkcN must be fully released
   ::close(cdev_fd_);
@@ -450,7 +511,17 @@ int Server::run() {
 }  // namespace
 
 int run_server(const ServerSpec& spec, const ServerHooks& hooks) {
-  Server s(spec, hooks);
+  Server s(spec, hooks, nullptr);
+  return s.run();
+}
+
+int run_server(const ServerSpec& spec, const ServerHooks& hooks, std::unique_ptr<BlockDevice> dev) {
+  if (!dev) {
+    if (hooks.failed) hooks.failed("no device given");
+    std::fprintf(stderr, "mqblk: no device given\n");
+    return 1;
+  }
+  Server s(spec, hooks, std::move(dev));
   return s.run();
 }
 

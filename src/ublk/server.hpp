@@ -4,16 +4,31 @@
 // anything) -> ADD_DEV -> SET_PARAMS -> save /run/mqblk/ID.json -> queue threads FETCH
 // every tag -> START_DEV -> /dev/ublkbN answers a read -> ready. Recover: the same with
 // START_USER_RECOVERY before the threads and END_USER_RECOVERY instead of START_DEV.
-// Exit (SIGTERM/SIGINT/SIGHUP, e.g. from `mqblk del`): STOP_DEV (the kernel drains what
-// is in flight, which the queue threads still serve) -> threads finish -> shutdown() ends
-// whatever the engine still holds -> report per queue -> close /dev/ublkcN -> DEL_DEV.
+// Exit (SIGTERM/SIGINT/SIGHUP, e.g. from `mqblk del`): new requests fail -> shutdown()
+// cancels what the engine holds and waits for its driver to let go (the queue threads
+// commit each request as it comes back) -> STOP_DEV -> threads finish -> report per queue
+// -> close /dev/ublkcN -> DEL_DEV. A driver that still holds requests after held_wait_ns
+// may still write into the queues' buffers: the server then reports and leaves with
+// _exit(kExitRequestsHeld), unmapping and freeing nothing, and the kernel fails the
+// device's I/O (or, with -r 1, keeps the device for `recover`).
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "mqblk/block_device.hpp"
+
 namespace mqblk::ublk {
+
+// How long a stopping server waits for its driver to let go of the requests it holds
+// once they have been cancelled. Reports of each held request come meanwhile (after the
+// device's TagSetConfig::hung_report_ns, 10 s, and every hung_repeat_ns, 30 s).
+inline constexpr int64_t kHeldWaitNs = 60'000'000'000;
+// The exit status of a server that gave up on its driver (EX_SOFTWARE: a driver bug).
+inline constexpr int kExitRequestsHeld = 70;
 
 struct ServerSpec {
   bool recover = false;  // take over device `id` instead of adding one
@@ -26,6 +41,7 @@ struct ServerSpec {
   int user_copy = -1;     // 1 force, 0 mapped buffers, -1 when the kernel has it
   std::string shm_file;   // backing file mqblk created (deleted with the device)
   bool detached = false;  // background: stderr goes to /run/mqblk/ID.log once ID is known
+  int64_t held_wait_ns = kHeldWaitNs;
 };
 
 struct ServerHooks {
@@ -36,7 +52,13 @@ struct ServerHooks {
 };
 
 // Runs the server in the calling process until it is told to stop. Returns the exit
-// status: 0 after an orderly stop, 1 when set-up failed.
+// status: 0 after an orderly stop, 1 when set-up failed. Does not return when the driver
+// kept requests past held_wait_ns (see above). SIGTERM, SIGINT and SIGHUP are blocked in
+// the calling thread.
 int run_server(const ServerSpec& spec, const ServerHooks& hooks);
+// The same for a device the caller made (programs and tests with a driver of their own;
+// spec.driver and spec.attrs are only recorded in ID.json). Block the stop signals before
+// creating it, or its threads may take them.
+int run_server(const ServerSpec& spec, const ServerHooks& hooks, std::unique_ptr<BlockDevice> dev);
 
 }  // namespace mqblk::ublk

@@ -1,17 +1,20 @@
 #!/bin/bash
-# tests/vm/run.sh MQBLK_BINARY SCRIPT [HOST_BINS] - runs one VM test script in a fresh
-# VM of ../shared/vm/run-in-vm.sh, with the binary, lib.sh and jq. Exits 77 (skipped)
-# when the harness is not there.
+# tests/vm/run.sh MQBLK_BINARY SCRIPT [HOST_BINS [FILE...]] - runs one VM test script in a
+# fresh VM of ../shared/vm/run-in-vm.sh, with the binary, lib.sh, jq and the FILEs (test
+# programs; in the guest's working directory). Exits 77 (skipped) when the harness is not
+# there.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 harness=${MQBLK_VM_HARNESS:-$root/../shared/vm/run-in-vm.sh}
 bin=$1 script=$2 extra=${3:-}
+shift $(($# < 3 ? $# : 3))
 [ -x "$harness" ] || { echo "SKIP: no VM harness at $harness"; exit 77; }
 stage=$(mktemp -d "${TMPDIR:-/tmp}/mqblk-vm.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
 cp "$bin" "$stage/mqblk"
 cp "$here/lib.sh" "$here/$script" "$stage/"
+for f in "$@"; do cp "$f" "$stage/"; done
 export VM_CACHE_DIR=${VM_CACHE_DIR:-$root/build/vm-cache}
 # Exit 125 is the harness saying the VM died or gave no result: under TCG emulation the
 # guest kernel itself sometimes panics while booting (seen: an int3 in sched_clock_cpu

@@ -1,0 +1,103 @@
+// A ublk server (mqblk_ublk's run_server) whose driver never lets go of a read of the
+// block at --hold-offset: for the VM test of the server's stop with requests held
+// (ublk_held.sh). Every other request is answered at once (reads with zeros).
+//
+//   ublk_hold_server [--hold-offset BYTES] [--held-wait-ms MS] [-r]
+//
+// Prints the device path once it serves, then runs until SIGTERM. The request timeout is
+// 1 s and the hung-request reports come after 0.5 s of teardown and every 1 s, so that a
+// short test sees all of it.
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "mqblk/device.hpp"
+#include "ublk/server.hpp"
+
+namespace {
+
+using namespace mqblk;
+
+class HoldDriver {
+ public:
+  using Pdu = NoPdu;
+  explicit HoldDriver(uint64_t hold_offset) : hold_offset_(hold_offset) {}
+
+  QueueRqResult<HoldDriver> queue_rq(Hctx<HoldDriver>&, Owned<HoldDriver> rq, bool /*last*/) {
+    if (rq.op() == Op::read && rq.offset() == hold_offset_) {
+      std::lock_guard lk(m_);
+      held_.push_back(std::move(rq));  // never ended: the driver bug this test is about
+      return QueueRqResult<HoldDriver>::accepted();
+    }
+    if (rq.op() == Op::read) std::memset(rq.data(), 0, rq.bytes());
+    (void)std::move(rq).end(Status::ok);
+    return QueueRqResult<HoldDriver>::accepted();
+  }
+
+ private:
+  const uint64_t hold_offset_;
+  std::mutex m_;
+  std::vector<Owned<HoldDriver>> held_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  uint64_t hold_offset = 1 << 20;
+  int64_t held_wait_ms = 3000;
+  bool recovery = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--hold-offset" && i + 1 < argc) {
+      hold_offset = std::strtoull(argv[++i], nullptr, 0);
+    } else if (a == "--held-wait-ms" && i + 1 < argc) {
+      held_wait_ms = std::strtoll(argv[++i], nullptr, 0);
+    } else if (a == "-r") {
+      recovery = true;
+    } else {
+      std::fprintf(stderr,
+                   "usage: ublk_hold_server [--hold-offset BYTES] [--held-wait-ms MS] [-r]\n");
+      return 2;
+    }
+  }
+  // Blocked before the device's threads exist, so that only the server takes them.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+
+  TagSetConfig cfg;
+  cfg.nr_hw_queues = 1;
+  cfg.queue_depth = 16;
+  cfg.timeout_ns = 1'000'000'000;
+  cfg.hung_report_ns = 500'000'000;
+  cfg.hung_repeat_ns = 1'000'000'000;
+  DiskLimits lim;
+  lim.capacity_bytes = 16 << 20;
+  lim.logical_block_size = lim.physical_block_size = 4096;
+  std::unique_ptr<BlockDevice> dev;
+  try {
+    dev = std::make_unique<Device<HoldDriver>>(cfg, lim, "hold", hold_offset);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ublk_hold_server: %s\n", e.what());
+    return 1;
+  }
+  ublk::ServerSpec spec;
+  spec.driver = "hold";
+  spec.recovery = recovery;
+  spec.held_wait_ns = held_wait_ms * 1'000'000;
+  ublk::ServerHooks hooks;
+  hooks.ready = [](const std::string& path) {
+    std::printf("%s\n", path.c_str());
+    std::fflush(stdout);
+  };
+  return ublk::run_server(spec, hooks, std::move(dev));
+}
