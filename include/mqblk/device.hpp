@@ -34,7 +34,7 @@
 #include "mqblk/detail/completion_queue.hpp"
 #include "mqblk/driver.hpp"
 #include "mqblk/queue.hpp"
-#include "mqblk/registry.hpp"
+#include "mqblk/errors.hpp"
 #include "mqblk/tag_set.hpp"
 
 namespace mqblk {

@@ -10,7 +10,7 @@
 //    timer and requeue paths, never on the irqmode=0 hot path.
 //  * Requests on the softirq and requeue lists are owned by the list (owner bit set);
 //    timer entries hold counted references.
-//  * What a driver may use is public: its index, depth, driver, per-tag Pdu, driver_data,
+//  * What a driver may use is public: its index, depth, driver, per-tag Pdu,
 //    complete_after, and lookup/claim by RequestId. Tags, slots, lists and counters are the
 //    engine's (private; Device<D>, DeviceQueue<D> and Owned<D> are its friends).
 #pragma once
@@ -73,8 +73,6 @@ class Hctx {
   unsigned depth() const noexcept { return hw_.tags.depth(); }
   D& driver() const noexcept { return *driver_; }
   Pdu& pdu(unsigned tag) noexcept { return hw_.pdus[tag]; }
-  // Driver-private per-queue state, set in init_hctx.
-  void* driver_data = nullptr;
 
   // Ends rq after delay_ns from now with status s, from this queue's completion context
   // (null_blk's irqmode=2). The timer holds a counted reference: if a timeout or teardown

@@ -1,39 +1,49 @@
-// mqblk/registry.hpp - create devices by driver name and key=value attributes.
+// mqblk/registry.hpp - drivers declare themselves; tools create devices by driver name
+// and key=value attributes.
 //
-// This is how the command line, the NBD server and the ublk server create "any mqblk
-// device": `null size=1G memory_backed=1` becomes make_device("null", {"size=1G", ...}).
+// A driver is one folder under src/drivers/ with one DriverRegistration object (as an
+// nbdkit plugin declares itself): its name, what it is, its attributes, and the functions
+// that plan and create its devices. The command line, the NBD and ublk servers and
+// `mqblk features` find it here; the engine names no driver. `null size=1G
+// memory_backed=1` becomes make_device("null", {"size=1G", "memory_backed=1"}).
+//
+// Static linking: a registration lives in a static library that nothing references, so
+// the library must be linked whole (CMake target mqblk_core does it: the drivers library
+// with LINK_LIBRARY:WHOLE_ARCHIVE).
 #pragma once
 
 #include <memory>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "mqblk/block_device.hpp"
+#include "mqblk/errors.hpp"
 #include "mqblk/tag_set.hpp"
 
 namespace mqblk {
 
-// A configuration mistake, reported before anything is created. what() is one line:
-// what is wrong, where (the key), and how to fix it.
-class ConfigError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-// One attribute a driver accepts, for `features` and the docs.
+// One attribute a driver accepts, for `features`, the docs and the man pages.
 struct AttributeInfo {
   std::string name;
   std::string default_value;
   std::string unit;  // "MB", "ns", "bool", "" ...
   std::string help;
+  bool live = false;                 // may change while the device runs
+  bool locked_while_powered = true;  // refused while the device is powered (null_blk's rule)
 };
 
+// What a driver is and promises, as the frontends need to know it.
 struct DriverInfo {
   std::string name;
   std::string help;
   std::vector<AttributeInfo> attributes;
+  // Reads always fill the whole buffer; when false, a frontend must not send a read
+  // buffer's previous bytes to a client (see DevicePlan::fills_read_buffers per config).
+  bool fills_read_buffers = false;
+  // A write may be issued twice with the same result (ublk reissues on recovery).
+  bool idempotent_writes = false;
+  bool can_be_zoned = false;  // a zoned configuration exists
 };
 
 // Frontend overrides applied on top of the attributes (ublk's -q/-d name submit_queues and
@@ -42,19 +52,6 @@ struct DeviceOverrides {
   int nr_hw_queues = -1;
   int queue_depth = -1;
 };
-
-// Throws ConfigError for an unknown driver, unknown key, bad value or impossible
-// combination; creates nothing in that case. One device: attributes asking for several
-// (null's nr_devices) are a ConfigError here.
-std::unique_ptr<BlockDevice> make_device(std::string_view driver,
-                                         const std::vector<std::string>& attrs,
-                                         const DeviceOverrides& overrides = {});
-
-// Every device the attributes describe (null's nr_devices, on one shared tag set with
-// shared_tags=1): for tools that drive several at once, as `mqblk bench`.
-std::vector<std::unique_ptr<BlockDevice>> make_devices(std::string_view driver,
-                                                       const std::vector<std::string>& attrs,
-                                                       const DeviceOverrides& overrides = {});
 
 // What make_device would create, without creating anything: the same checks and
 // ConfigErrors, and the resulting shape. Tools check their own options against it first,
@@ -65,14 +62,58 @@ struct DevicePlan {
   unsigned queue_depth = 0;
   unsigned nr_devices = 1;   // of make_devices
   bool shared_tags = false;  // make_devices puts them on one tag set
+  bool fills_read_buffers = false;  // this configuration's reads fill the buffer
   // What one IoQueue may have in flight: the queue depth, or its fair share of a shared set.
   unsigned per_queue_cap() const noexcept {
     return shared_tags ? fair_share(queue_depth, nr_devices) : queue_depth;
   }
 };
+
+// A driver's entry points. Both throw ConfigError (one line) for a bad attribute or an
+// impossible combination, before anything is created.
+using PlanDevicesFn = DevicePlan (*)(const std::vector<std::string>& attrs,
+                                     const DeviceOverrides& overrides);
+using MakeDevicesFn = std::vector<std::unique_ptr<BlockDevice>> (*)(
+    const std::vector<std::string>& attrs, const DeviceOverrides& overrides);
+
+// Declares a driver: a namespace-scope `const DriverRegistration r{...};` in the driver's
+// folder. Registrations run during static initialisation, in any order; a second driver
+// of the same name aborts with one line (a build mistake, not a user's).
+class DriverRegistration {
+ public:
+  DriverRegistration(DriverInfo info, PlanDevicesFn plan, MakeDevicesFn make) noexcept;
+  DriverRegistration(const DriverRegistration&) = delete;
+  DriverRegistration& operator=(const DriverRegistration&) = delete;
+
+  const DriverInfo& info() const noexcept { return info_; }
+  PlanDevicesFn plan() const noexcept { return plan_; }
+  MakeDevicesFn make() const noexcept { return make_; }
+
+ private:
+  DriverInfo info_;
+  PlanDevicesFn plan_;
+  MakeDevicesFn make_;
+};
+
+// The registration named `driver`; ConfigError naming the drivers there are otherwise.
+const DriverRegistration& find_driver(std::string_view driver);
+
+// Every registered driver, by name.
+std::vector<const DriverRegistration*> registered_drivers();
+std::vector<DriverInfo> list_drivers();
+
+// One device: attributes asking for several (null's nr_devices) are a ConfigError here.
+std::unique_ptr<BlockDevice> make_device(std::string_view driver,
+                                         const std::vector<std::string>& attrs,
+                                         const DeviceOverrides& overrides = {});
+
+// Every device the attributes describe (null's nr_devices, on one shared tag set with
+// shared_tags=1): for tools that drive several at once, as `mqblk bench`.
+std::vector<std::unique_ptr<BlockDevice>> make_devices(std::string_view driver,
+                                                       const std::vector<std::string>& attrs,
+                                                       const DeviceOverrides& overrides = {});
+
 DevicePlan plan_device(std::string_view driver, const std::vector<std::string>& attrs,
                        const DeviceOverrides& overrides = {});
-
-std::vector<DriverInfo> list_drivers();
 
 }  // namespace mqblk

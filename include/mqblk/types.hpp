@@ -68,10 +68,4 @@ enum class Status : uint8_t {
 std::string_view to_string(Status s) noexcept;
 int status_to_errno(Status s) noexcept;  // positive errno, 0 for ok
 
-// One contiguous piece of a request's data buffer.
-struct Segment {
-  std::byte* data = nullptr;
-  uint32_t len = 0;
-};
-
 }  // namespace mqblk

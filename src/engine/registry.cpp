@@ -1,52 +1,85 @@
+// The driver registry: a list the drivers' registrations fill during static
+// initialisation. The engine names no driver.
 #include "mqblk/registry.hpp"
 
 #include <fmt/format.h>
 
-#include "drivers/null/null_driver.hpp"
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 
 namespace mqblk {
 namespace {
 
-[[noreturn]] void unknown_driver(std::string_view driver) {
-  std::string names;
-  for (const auto& d : list_drivers()) names += (names.empty() ? "" : ", ") + d.name;
-  throw ConfigError(fmt::format("unknown driver '{}': the drivers are: {} (see `mqblk features`)",
-                                driver, names));
+// A function-local static: registrations in other translation units may run before any
+// namespace-scope object of this one is constructed.
+std::vector<const DriverRegistration*>& registry() {
+  static std::vector<const DriverRegistration*> r;
+  return r;
 }
 
 }  // namespace
 
-std::unique_ptr<BlockDevice> make_device(std::string_view driver,
-                                         const std::vector<std::string>& attrs,
-                                         const DeviceOverrides& overrides) {
-  if (driver == "null") return null::make_null_device(attrs, overrides);
-  unknown_driver(driver);
+DriverRegistration::DriverRegistration(DriverInfo info, PlanDevicesFn plan,
+                                       MakeDevicesFn make) noexcept
+    : info_(std::move(info)), plan_(plan), make_(make) {
+  auto& r = registry();
+  for (const auto* d : r) {
+    if (d->info().name == info_.name) {
+      std::fprintf(stderr, "mqblk: two drivers register the name '%s'; rename one\n",
+                   info_.name.c_str());
+      std::abort();
+    }
+  }
+  r.push_back(this);
+}
+
+std::vector<const DriverRegistration*> registered_drivers() {
+  std::vector<const DriverRegistration*> r = registry();
+  std::sort(r.begin(), r.end(),
+            [](const auto* a, const auto* b) { return a->info().name < b->info().name; });
+  return r;
+}
+
+std::vector<DriverInfo> list_drivers() {
+  std::vector<DriverInfo> out;
+  for (const auto* d : registered_drivers()) out.push_back(d->info());
+  return out;
+}
+
+const DriverRegistration& find_driver(std::string_view driver) {
+  for (const auto* d : registry())
+    if (d->info().name == driver) return *d;
+  std::string names;
+  for (const auto* d : registered_drivers()) names += (names.empty() ? "" : ", ") + d->info().name;
+  if (names.empty()) names = "none (this build registered no driver)";
+  throw ConfigError(fmt::format("unknown driver '{}': the drivers are: {} (see `mqblk features`)",
+                                driver, names));
+}
+
+DevicePlan plan_device(std::string_view driver, const std::vector<std::string>& attrs,
+                       const DeviceOverrides& overrides) {
+  return find_driver(driver).plan()(attrs, overrides);
 }
 
 std::vector<std::unique_ptr<BlockDevice>> make_devices(std::string_view driver,
                                                        const std::vector<std::string>& attrs,
                                                        const DeviceOverrides& overrides) {
-  if (driver != "null") unknown_driver(driver);
-  std::vector<std::unique_ptr<BlockDevice>> out;
-  for (auto& d : null::make_null_devices(attrs, overrides)) out.push_back(std::move(d));
-  return out;
+  return find_driver(driver).make()(attrs, overrides);
 }
 
-DevicePlan plan_device(std::string_view driver, const std::vector<std::string>& attrs,
-                       const DeviceOverrides& overrides) {
-  if (driver == "null") {
-    null::NullPlan p = null::plan_null_device(attrs, overrides);
-    return DevicePlan{p.limits, p.tags.nr_hw_queues, p.tags.queue_depth, p.cfg.nr_devices,
-                      p.cfg.shared_tags};
-  }
-  unknown_driver(driver);
-}
-
-std::vector<DriverInfo> list_drivers() {
-  return {DriverInfo{"null",
-                     "null_blk-compatible test device: completes I/O without doing it, or stores "
-                     "data in a sparse page store (memory_backed=1)",
-                     null::null_attributes()}};
+std::unique_ptr<BlockDevice> make_device(std::string_view driver,
+                                         const std::vector<std::string>& attrs,
+                                         const DeviceOverrides& overrides) {
+  const DriverRegistration& d = find_driver(driver);
+  // Planned first: a configuration of several devices is refused before any is created.
+  DevicePlan p = d.plan()(attrs, overrides);
+  if (p.nr_devices != 1)
+    throw ConfigError(fmt::format(
+        "{}: nr_devices={}: this command serves one device (use nr_devices=1, and run one "
+        "server per device; mqblk bench runs several)",
+        driver, p.nr_devices));
+  return std::move(d.make()(attrs, overrides).front());
 }
 
 }  // namespace mqblk

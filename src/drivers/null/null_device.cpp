@@ -97,15 +97,4 @@ std::vector<std::unique_ptr<NullDevice>> make_null_devices(const std::vector<std
   return make_from_plan(plan_null_device(attrs, overrides));
 }
 
-std::unique_ptr<NullDevice> make_null_device(const std::vector<std::string>& attrs,
-                                             const DeviceOverrides& overrides) {
-  NullPlan p = plan_null_device(attrs, overrides);
-  if (p.cfg.nr_devices != 1)
-    throw ConfigError(fmt::format(
-        "null: nr_devices={}: this command serves one device (use nr_devices=1, and run one "
-        "server per device; mqblk bench runs several)",
-        p.cfg.nr_devices));
-  return std::move(make_from_plan(p).front());
-}
-
 }  // namespace mqblk::null

@@ -98,8 +98,5 @@ NullPlan plan_null_device(const std::vector<std::string>& attrs,
 // shared_tags=1 (ConfigError before anything is created).
 std::vector<std::unique_ptr<NullDevice>> make_null_devices(const std::vector<std::string>& attrs,
                                                            const DeviceOverrides& overrides = {});
-// The same for a command that serves one device: nr_devices other than 1 is a ConfigError.
-std::unique_ptr<NullDevice> make_null_device(const std::vector<std::string>& attrs,
-                                             const DeviceOverrides& overrides = {});
 
 }  // namespace mqblk::null

@@ -19,7 +19,7 @@
 
 #include <fmt/format.h>
 
-#include "mqblk/registry.hpp"
+#include "mqblk/errors.hpp"
 
 namespace mqblk::null {
 namespace {
