@@ -1,8 +1,9 @@
-// `mqblk add/del/list/features/recover`: the ublk verbs, named and flagged as ublksrv has
+// `mqblk add/del/list/recover`: the ublk verbs, named and flagged as ublksrv has
 // them. Parsing only; the work is in src/ublk/commands.cpp.
 #include <memory>
 
 #include "cli/command.hpp"
+#include "cli/features.hpp"
 #include "ublk/commands.hpp"
 
 namespace mqblk::cli {
@@ -54,13 +55,6 @@ void setup(CLI::App& app) {
     c->callback([id, json] { run(ublk::cmd_list(*id, *json)); });
   }
   {
-    auto json = std::make_shared<bool>(false);
-    auto* c = app.add_subcommand("features",
-                                 "drivers and their attributes, and the kernel's ublk features");
-    c->add_flag("--json", *json, "machine-readable output");
-    c->callback([json] { run(ublk::cmd_features(*json)); });
-  }
-  {
     auto id = std::make_shared<int>(-1);
     auto fg = std::make_shared<bool>(false);
     auto* c =
@@ -72,6 +66,9 @@ void setup(CLI::App& app) {
 }
 
 const CommandRegistrar registrar(30, setup);
+// `mqblk features` reports the kernel's ublk features.
+const FeatureSectionRegistrar features_section(FeatureSection{"ublk", &ublk::kernel_features_json,
+                                                              &ublk::print_kernel_features});
 
 }  // namespace
 }  // namespace mqblk::cli

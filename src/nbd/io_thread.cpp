@@ -11,6 +11,8 @@
 #include <string>
 #include <system_error>
 
+#include "mqblk/detail/clock.hpp"
+
 namespace mqblk::nbd {
 
 namespace {
@@ -18,11 +20,7 @@ namespace {
 char wake_tag;
 char queue_tag;
 
-int64_t now_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
-}
+using detail::now_ns;
 
 void drain_eventfd(int fd) {
   uint64_t v;

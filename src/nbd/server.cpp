@@ -28,6 +28,7 @@
 #include <system_error>
 #include <vector>
 
+#include "mqblk/detail/clock.hpp"
 #include "mqblk/registry.hpp"
 #include "nbd/errors.hpp"
 #include "nbd/export.hpp"
@@ -152,11 +153,7 @@ struct StopSignals {
   StopSignals& operator=(const StopSignals&) = delete;
 };
 
-int64_t now_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
+using detail::now_ns;
 
 // The last resort of a stop: the driver still holds requests, so it may still write into
 // their payload buffers (the I/O threads' pools) and into the device's memory. Running

@@ -370,16 +370,8 @@ int cmd_list(int id, bool json) {
   return 0;
 }
 
-int cmd_features(bool json) {
-  nlohmann::json drivers = nlohmann::json::array();
-  for (const auto& dr : list_drivers()) {
-    nlohmann::json attrs = nlohmann::json::array();
-    for (const auto& a : dr.attributes)
-      attrs.push_back(
-          {{"name", a.name}, {"default", a.default_value}, {"unit", a.unit}, {"help", a.help}});
-    drivers.push_back({{"name", dr.name}, {"help", dr.help}, {"attributes", attrs}});
-  }
-  nlohmann::json ublk = {{"available", false}};
+nlohmann::json kernel_features_json() {
+  nlohmann::json ublk = {{"built", true}, {"available", false}};
   try {
     Control ctl;
     uint64_t f = ctl.get_features();
@@ -389,27 +381,18 @@ int cmd_features(bool json) {
   } catch (const UblkError& e) {
     ublk["error"] = e.what();
   }
-  if (json) {
-    std::printf("%s\n", nlohmann::json{{"drivers", drivers}, {"ublk", ublk}}.dump(2).c_str());
-    return 0;
-  }
-  for (const auto& d : drivers) {
-    std::printf("driver %s: %s\n", d["name"].get<std::string>().c_str(),
-                d["help"].get<std::string>().c_str());
-    for (const auto& a : d["attributes"])
-      std::printf("  %-24s default %-10s %-6s %s\n", a["name"].get<std::string>().c_str(),
-                  a["default"].get<std::string>().c_str(), a["unit"].get<std::string>().c_str(),
-                  a["help"].get<std::string>().c_str());
-  }
+  return ublk;
+}
+
+void print_kernel_features(const nlohmann::json& ublk) {
   if (!ublk["available"].get<bool>()) {
     std::printf("ublk: %s\n", ublk["error"].get<std::string>().c_str());
-    return 0;
+    return;
   }
   uint64_t f = ublk["features_mask"].get<uint64_t>();
   std::printf("ublk: kernel features 0x%llx\n", static_cast<unsigned long long>(f));
   for (const auto& n : feature_names())
     std::printf("  %-24s %-3s %s\n", n.name, (f & n.bit) ? "yes" : "no", n.what);
-  return 0;
 }
 
 }  // namespace mqblk::ublk

@@ -1,8 +1,10 @@
-// ublk/commands.hpp - the `mqblk add/del/list/features/recover` verbs, as ublksrv has them.
+// ublk/commands.hpp - the `mqblk add/del/list/recover` verbs, as ublksrv has them, and the
+// ublk part of `mqblk features`.
 //
 // Each returns the process exit status; failures print one line on stderr.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -22,7 +24,10 @@ struct AddOptions {
 int cmd_add(const AddOptions& opts);
 int cmd_del(int id, bool all);
 int cmd_list(int id, bool json);
-int cmd_features(bool json);
+// The kernel's ublk features for `mqblk features` (built, available, mask, names; or the
+// error that says why ublk is not usable here), and their text form.
+nlohmann::json kernel_features_json();
+void print_kernel_features(const nlohmann::json& ublk);
 int cmd_recover(int id, bool foreground);
 
 }  // namespace mqblk::ublk

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "mqblk/detail/clock.hpp"
 #include "ublk/abi.hpp"
 #include "ublk/error.hpp"
 
@@ -31,11 +32,7 @@ inline void cpu_relax() {
 #endif
 }
 
-int64_t now_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
+using detail::now_ns;
 
 // The result the kernel gets for a failed request. ublk turns it into a blk_status_t with
 // errno_to_blk_status(), which knows only the block layer's errnos: anything else is

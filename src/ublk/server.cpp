@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "mqblk/detail/clock.hpp"
 #include "mqblk/registry.hpp"
 #include "ublk/control.hpp"
 #include "ublk/params.hpp"
@@ -155,11 +156,7 @@ void no_default_scheduler(uint32_t id) {
   ::close(fd);
 }
 
-int64_t now_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
+using detail::now_ns;
 
 class Server {
  public:
