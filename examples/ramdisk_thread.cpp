@@ -29,14 +29,7 @@ class RamDisk {
   // latency: how long the "hardware" takes per request (the worker sleeps that long).
   RamDisk(uint64_t bytes, std::chrono::milliseconds latency)
       : mem_(bytes), latency_(latency), worker_([this] { work(); }) {}
-  ~RamDisk() {
-    {
-      std::lock_guard lk(m_);
-      stop_ = true;
-    }
-    cv_.notify_one();
-    worker_.join();
-  }
+  ~RamDisk() { stop_worker(); }
 
   // Submitting thread: hand the owned request to the worker. Never blocks.
   QueueRqResult<RamDisk> queue_rq(Hctx<RamDisk>&, Owned<RamDisk> rq, bool /*last*/) {
@@ -66,9 +59,23 @@ class RamDisk {
     todo_.clear();
   }
 
-  unsigned lost() const noexcept { return lost_.load(); }
+  // Stops the worker (after it finished what it holds) and returns how many requests it
+  // ended after someone else had: its ends that returned lost.
+  unsigned lost_after_stop() {
+    stop_worker();
+    return lost_.load();
+  }
 
  private:
+  void stop_worker() {
+    {
+      std::lock_guard lk(m_);
+      stop_ = true;
+    }
+    cv_.notify_one();
+    if (worker_.joinable()) worker_.join();
+  }
+
   void work() {
     std::unique_lock lk(m_);
     for (;;) {
@@ -155,27 +162,38 @@ int run_slow() {
   tags.timeout_ns = 5'000'000;
   Device<RamDisk> dev(tags, limits, "slow ramdisk", kSize, std::chrono::milliseconds(50));
   auto q = dev.open_queue();
-  for (unsigned i = 0; i < 8; ++i) {
-    auto* buf = static_cast<std::byte*>(std::malloc(4096));
-    Status s = q->submit(IoDesc{Op::read, 0, uint64_t{i} * 4096, 4096, buf},
-                         reinterpret_cast<uintptr_t>(buf));
-    if (s != Status::ok) return std::fprintf(stderr, "submit: %s\n", to_string(s).data()), 1;
+  std::byte* bufs[8] = {};  // read i's buffer, freed when read i completes
+  unsigned submitted = 0;
+  for (; submitted < 8; ++submitted) {
+    bufs[submitted] = static_cast<std::byte*>(std::malloc(4096));
+    Status s = q->submit(IoDesc{Op::read, 0, uint64_t{submitted} * 4096, 4096, bufs[submitted]},
+                         submitted);
+    if (s != Status::ok) {
+      std::fprintf(stderr, "submit: %s\n", to_string(s).data());
+      std::free(bufs[submitted]);
+      break;
+    }
   }
   unsigned timeouts = 0;
-  for (unsigned n = 0; n < 8;) {
+  for (unsigned n = 0; n < submitted;) {
     IoCompletion c[8];
     unsigned got = q->wait(c, 8, 1, -1);
     for (unsigned i = 0; i < got; ++i) {
       timeouts += c[i].status == Status::timeout;
-      std::free(reinterpret_cast<void*>(c[i].user_data));  // the buffer goes at completion
+      std::free(bufs[c[i].user_data]);  // the buffer goes the moment its completion arrives
     }
     n += got;
   }
+  // The worker learns it lost after its end returned, which is after the completion
+  // reached us: its count is final once the device (and with it the worker) is gone.
+  q.reset();
+  dev.shutdown();
+  const unsigned lost = dev.driver().lost_after_stop();
   std::printf(
       "slow ramdisk: 8 reads timed out (%u), worker ended %u late, buffers freed at "
       "completion\n",
-      timeouts, dev.driver().lost());
-  return timeouts == 8 && dev.driver().lost() == 8 ? 0 : 1;
+      timeouts, lost);
+  return submitted == 8 && timeouts == 8 && lost == 8 ? 0 : 1;
 }
 
 int main() {

@@ -33,8 +33,8 @@
 #include "mqblk/block_device.hpp"
 #include "mqblk/detail/completion_queue.hpp"
 #include "mqblk/driver.hpp"
-#include "mqblk/queue.hpp"
 #include "mqblk/errors.hpp"
+#include "mqblk/queue.hpp"
 #include "mqblk/tag_set.hpp"
 
 namespace mqblk {

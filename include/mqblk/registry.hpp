@@ -60,8 +60,8 @@ struct DevicePlan {
   DiskLimits limits;
   unsigned nr_hw_queues = 0;
   unsigned queue_depth = 0;
-  unsigned nr_devices = 1;   // of make_devices
-  bool shared_tags = false;  // make_devices puts them on one tag set
+  unsigned nr_devices = 1;          // of make_devices
+  bool shared_tags = false;         // make_devices puts them on one tag set
   bool fills_read_buffers = false;  // this configuration's reads fill the buffer
   // What one IoQueue may have in flight: the queue depth, or its fair share of a shared set.
   unsigned per_queue_cap() const noexcept {

@@ -170,8 +170,8 @@ class [[nodiscard]] Owned : private RequestMeta<D> {
   // user_data, a library's cookie) and later takes ownership back with Hctx::claim(id),
   // exactly once. The id of a parked request is the owner role itself: whoever claims it
   // first owns the request (a timeout() handler may, to end it), so keep it where only
-  // the driver's own code reaches it. Until then the request is owned by nobody in particular: timeouts and
-  // cancels record their status and wait for the claim. Consumes the handle.
+  // the driver's own code reaches it. Until then the request is owned by nobody in particular:
+  // timeouts and cancels record their status and wait for the claim. Consumes the handle.
   [[nodiscard]] RequestId park() && noexcept {
     detail::RequestSlot* s_ = std::exchange(slot_, nullptr);
     MQBLK_DEBUG_ASSERT(s_ != nullptr, "Owned::park on an empty handle");

@@ -321,6 +321,7 @@ class Explorer {
   std::string describe_step(int i, const ActorState& a) const {
     if (a.pend & kPendDeliver) return "deliver(" + std::string(to_string(Status(a.pstatus))) + ")";
     if (a.pend & kPendRelease) return "release_tag";
+    if (a.pend & kPendPut) return "put_ref (kept for its delivery)";
     const Instr in = cfg_[i].prog[a.pc];
     std::string out = op_name(in.op);
     if (in.op == Op::end || in.op == Op::ref_end)

@@ -129,7 +129,15 @@ TagSetConfig short_timeout(unsigned depth = 8) {
   return test::tag_set(1, depth, 10'000'000);  // 10 ms: the driver holds for 100 ms
 }
 
+// The worker counts a request as lost or ended after its end returned, which is after the
+// submitter got the completion: wait for the count before reading it.
+void wait_for_worker(SlowDriver& d, int n) {
+  for (int i = 0; i < 5000 && d.lost.load() + d.ended.load() + d.claims_failed.load() < n; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
+
 void expect_clean(SlowDriver& d, int n) {
+  wait_for_worker(d, n);
   EXPECT_EQ(d.poisoned_seen.load(), 0) << "a completion reached the submitter while the "
                                           "driver still owned the request";
   EXPECT_EQ(d.late_writes.load(), n);
@@ -148,6 +156,7 @@ TEST_P(Delivery, TimeoutWaitsForTheOwnerBeforeTheSubmitterHearsOfIt) {
   ASSERT_EQ(sub.completions.load(), 4);
   for (Status s : sub.statuses) EXPECT_EQ(s, Status::timeout);
   EXPECT_EQ(dev.stats()[0].timeouts, 4u);
+  wait_for_worker(dev.driver(), 4);
   EXPECT_EQ(dev.driver().lost.load(), 4);
   expect_clean(dev.driver(), 4);
 }
@@ -195,6 +204,7 @@ TEST_P(Delivery, QueueTeardownWaitsForTheOwner) {
     std::memset(b, std::to_integer<int>(kPoison), kLen);
     std::free(b);
   }
+  wait_for_worker(dev.driver(), 3);
   EXPECT_EQ(dev.driver().lost.load(), 3);
   expect_clean(dev.driver(), 3);
 }

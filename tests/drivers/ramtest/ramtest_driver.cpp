@@ -43,7 +43,8 @@ uint64_t parse_size(const std::vector<std::string>& attrs) {
   for (const auto& a : attrs) {
     std::string_view v(a);
     if (v.substr(0, 5) != "size=")
-      throw ConfigError(fmt::format("ramtest: unknown attribute '{}' (the only one is size=MB)", a));
+      throw ConfigError(
+          fmt::format("ramtest: unknown attribute '{}' (the only one is size=MB)", a));
     v.remove_prefix(5);
     auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), mb);
     if (ec != std::errc() || p != v.data() + v.size() || mb == 0 || mb > 1024)
@@ -68,8 +69,8 @@ std::vector<std::unique_ptr<BlockDevice>> make(const std::vector<std::string>& a
   tags.nr_hw_queues = p.nr_hw_queues;
   tags.queue_depth = p.queue_depth;
   std::vector<std::unique_ptr<BlockDevice>> out;
-  out.push_back(std::make_unique<Device<RamTest>>(tags, p.limits, "ramtest",
-                                                  p.limits.capacity_bytes));
+  out.push_back(
+      std::make_unique<Device<RamTest>>(tags, p.limits, "ramtest", p.limits.capacity_bytes));
   return out;
 }
 
