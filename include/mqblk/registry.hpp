@@ -81,7 +81,7 @@ using MakeDevicesFn = std::vector<std::unique_ptr<BlockDevice>> (*)(
 // of the same name aborts with one line (a build mistake, not a user's).
 class DriverRegistration {
  public:
-  DriverRegistration(DriverInfo info, PlanDevicesFn plan, MakeDevicesFn make) noexcept;
+  DriverRegistration(const DriverInfo& info, PlanDevicesFn plan, MakeDevicesFn make) noexcept;
   DriverRegistration(const DriverRegistration&) = delete;
   DriverRegistration& operator=(const DriverRegistration&) = delete;
 

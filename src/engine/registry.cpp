@@ -20,9 +20,9 @@ std::vector<const DriverRegistration*>& registry() {
 
 }  // namespace
 
-DriverRegistration::DriverRegistration(DriverInfo info, PlanDevicesFn plan,
+DriverRegistration::DriverRegistration(const DriverInfo& info, PlanDevicesFn plan,
                                        MakeDevicesFn make) noexcept
-    : info_(std::move(info)), plan_(plan), make_(make) {
+    : info_(info), plan_(plan), make_(make) {
   auto& r = registry();
   for (const auto* d : r) {
     if (d->info().name == info_.name) {
@@ -79,7 +79,8 @@ std::unique_ptr<BlockDevice> make_device(std::string_view driver,
         "{}: nr_devices={}: this command serves one device (use nr_devices=1, and run one "
         "server per device; mqblk bench runs several)",
         driver, p.nr_devices));
-  return std::move(d.make()(attrs, overrides).front());
+  std::vector<std::unique_ptr<BlockDevice>> devs = d.make()(attrs, overrides);
+  return std::move(devs.front());
 }
 
 }  // namespace mqblk
