@@ -192,4 +192,19 @@ Status sync_io(IoQueue& q, const IoDesc& io);
 Status sync_read(BlockDevice& dev, uint64_t offset, void* buf, uint32_t len);
 Status sync_write(BlockDevice& dev, uint64_t offset, const void* buf, uint32_t len);
 
+// Servers (NBD, ublk): how long a stopping server waits for its driver to let go of the
+// requests it still holds once they were cancelled (shutdown_within), and the exit status
+// of one that gave up (EX_SOFTWARE: a driver that never lets go of a request is a bug).
+inline constexpr int64_t kServerHeldWaitNs = 60'000'000'000;
+inline constexpr int kExitRequestsHeld = 70;
+
+// A server's last resort when shutdown_within(...) returned false: prints one line
+// ("<who>: the driver still holds N request(s) (the oldest for X s) Y s after the server
+// began to stop; exiting with status 70 without freeing memory it can still write
+// [(consequence)]"), flushes and leaves with _exit(kExitRequestsHeld), so that no
+// destructor frees memory the driver can still write. The caller cleans up first what
+// the driver cannot reach (pidfiles, sockets). consequence may be null.
+[[noreturn]] void exit_with_requests_held(const BlockDevice& dev, const char* who,
+                                          int64_t stop_began_ns, const char* consequence);
+
 }  // namespace mqblk

@@ -2,6 +2,7 @@
 // the synchronous helpers.
 #include <poll.h>
 #include <sys/prctl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -73,6 +74,26 @@ unsigned run_callbacks(IoQueue& q, unsigned min, int64_t timeout_ns) {
 Status sync_read(BlockDevice& dev, uint64_t offset, void* buf, uint32_t len) {
   auto q = dev.open_queue();
   return sync_io(*q, IoDesc{Op::read, 0, offset, len, static_cast<std::byte*>(buf)});
+}
+
+void exit_with_requests_held(const BlockDevice& dev, const char* who, int64_t stop_began_ns,
+                             const char* consequence) {
+  unsigned held = 0;
+  uint64_t longest = 0;
+  for (const QueueStats& q : dev.stats()) {
+    held += q.in_flight;
+    longest = std::max(longest, q.hung_longest_ns);
+  }
+  std::fprintf(stderr,
+               "%s: the driver still holds %u request(s) (the oldest for %.1f s) %.1f s after the "
+               "server began to stop; exiting with status %d without freeing memory it can "
+               "still write%s%s%s\n",
+               who, held, static_cast<double>(longest) / 1e9,
+               static_cast<double>(detail::now_ns() - stop_began_ns) / 1e9, kExitRequestsHeld,
+               consequence ? " (" : "", consequence ? consequence : "", consequence ? ")" : "");
+  std::fflush(stdout);
+  std::fflush(stderr);
+  ::_exit(kExitRequestsHeld);
 }
 
 Status sync_write(BlockDevice& dev, uint64_t offset, const void* buf, uint32_t len) {

@@ -159,27 +159,12 @@ using detail::now_ns;
 // their payload buffers (the I/O threads' pools) and into the device's memory. Running
 // the destructors would free both under it; the process leaves without them instead,
 // after the cleanup that frees nothing a driver can reach.
-[[noreturn]] void exit_with_requests_held(BlockDevice& dev, int64_t stop_began_ns,
-                                          const ServerOptions& opt, pid_t child,
-                                          const TempDir& tmp) {
-  unsigned held = 0;
-  uint64_t longest = 0;
-  for (const QueueStats& q : dev.stats()) {
-    held += q.in_flight;
-    longest = std::max(longest, q.hung_longest_ns);
-  }
-  std::fprintf(stderr,
-               "mqblk: the driver still holds %u request(s) (the oldest for %.1f s) %.1f s after "
-               "the server began to stop; exiting with status %d without freeing memory it can "
-               "still write\n",
-               held, static_cast<double>(longest) / 1e9,
-               static_cast<double>(now_ns() - stop_began_ns) / 1e9, kExitRequestsHeld);
+[[noreturn]] void give_up_on_driver(const BlockDevice& dev, int64_t stop_began_ns,
+                                    const ServerOptions& opt, pid_t child, const TempDir& tmp) {
   if (child > 0) ::kill(child, SIGTERM);
   if (!opt.pidfile.empty()) ::unlink(opt.pidfile.c_str());
   if (!tmp.path.empty()) ::rmdir(tmp.path.c_str());  // its socket is gone already
-  std::fflush(stdout);
-  std::fflush(stderr);
-  ::_exit(kExitRequestsHeld);
+  exit_with_requests_held(dev, "mqblk", stop_began_ns, nullptr);
 }
 
 // Serves dev until told to stop. sig: blocked already; ready_fd: the background parent's
@@ -294,8 +279,7 @@ int serve(const ServerOptions& opt, BlockDevice& dev, const StopSignals& sig, in
   // (Threads that are done leave nothing in the engine, and shutdown_within returns at
   // once; it still bounds the wait of a thread that ended early, on an epoll failure.)
   for (auto& t : threads) (void)t->wait_finished(threads_by);
-  if (!dev.shutdown_within(opt.held_wait_ns))
-    exit_with_requests_held(dev, stop_began, opt, child, tmp);
+  if (!dev.shutdown_within(opt.held_wait_ns)) give_up_on_driver(dev, stop_began, opt, child, tmp);
   for (auto& t : threads) t->join();
   threads.clear();
   if (child > 0) {

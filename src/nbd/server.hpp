@@ -14,13 +14,11 @@ namespace mqblk::nbd {
 inline constexpr unsigned kDefaultPollUs = 50;
 
 // At shutdown, how long the server waits for the driver to let go of the requests it still
-// holds once they have been cancelled (after the 5 s the connections get to answer them).
-inline constexpr int64_t kDefaultHeldWaitNs = 60'000'000'000;
-
-// The exit status of a server that gave up waiting for its driver: it left with _exit,
-// without freeing the memory (payload buffers, the device) the driver can still write.
-// EX_SOFTWARE: a driver that never lets go of a request is a bug.
-inline constexpr int kExitRequestsHeld = 70;
+// holds once they have been cancelled (after the 5 s the connections get to answer them),
+// and the status it exits with when it gives up: see mqblk::kServerHeldWaitNs and
+// mqblk::kExitRequestsHeld (block_device.hpp).
+inline constexpr int64_t kDefaultHeldWaitNs = kServerHeldWaitNs;
+using mqblk::kExitRequestsHeld;
 
 struct ServerOptions {
   std::string socket_path;  // Unix socket, or

@@ -172,7 +172,7 @@ class Server {
   bool start_queues(Control& ctl);
   void set_phase(int phase);
   void release_engine(bool publish);
-  [[noreturn]] void exit_with_requests_held(int64_t began_ns);
+  [[noreturn]] void give_up_on_driver(int64_t began_ns);
   void stop_queues(bool publish);
   void report();
 
@@ -255,8 +255,7 @@ void Server::release_engine(bool publish) {
     if (publish)
       write_file_atomically(run_path(id_, ".stats.json"),
                             stats_json(*dev_, queues_, getpid()).dump() + "\n");
-    if (spec_.held_wait_ns >= 0 && now_ns() - began >= spec_.held_wait_ns)
-      exit_with_requests_held(began);
+    if (spec_.held_wait_ns >= 0 && now_ns() - began >= spec_.held_wait_ns) give_up_on_driver(began);
   }
 }
 
@@ -265,25 +264,13 @@ void Server::release_engine(bool publish) {
 // running the destructors would free that memory under the driver. The process leaves as
 // it is; its death makes the kernel fail the device's I/O (or, with -r 1, keep the device
 // quiesced for `recover`). ID.json stays, so that `del` (or `recover`) finds the device.
-void Server::exit_with_requests_held(int64_t began_ns) {
-  unsigned held = 0;
-  uint64_t longest = 0;
-  for (const QueueStats& q : dev_->stats()) {
-    held += q.in_flight;
-    longest = std::max(longest, q.hung_longest_ns);
-  }
+void Server::give_up_on_driver(int64_t began_ns) {
   report();
-  std::fprintf(stderr,
-               "mqblk-ublk %u: the driver still holds %u request(s) (the oldest for %.1f s) %.1f "
-               "s after the server began to stop; exiting with status %d without freeing memory "
-               "it can still write (%s)\n",
-               id_, held, static_cast<double>(longest) / 1e9,
-               static_cast<double>(now_ns() - began_ns) / 1e9, kExitRequestsHeld,
-               spec_.recovery ? "the kernel keeps the device for `mqblk recover`"
+  const std::string who = "mqblk-ublk " + std::to_string(id_);
+  exit_with_requests_held(*dev_, who.c_str(), began_ns,
+                          spec_.recovery
+                              ? "the kernel keeps the device for `mqblk recover`"
                               : "the kernel fails the device's I/O; `mqblk del` removes it");
-  std::fflush(stdout);
-  std::fflush(stderr);
-  _exit(kExitRequestsHeld);
 }
 
 // The engine is released first (bounded, see release_engine): a queue thread finishes

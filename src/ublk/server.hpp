@@ -26,9 +26,9 @@ namespace mqblk::ublk {
 // How long a stopping server waits for its driver to let go of the requests it holds
 // once they have been cancelled. Reports of each held request come meanwhile (after the
 // device's TagSetConfig::hung_report_ns, 10 s, and every hung_repeat_ns, 30 s).
-inline constexpr int64_t kHeldWaitNs = 60'000'000'000;
-// The exit status of a server that gave up on its driver (EX_SOFTWARE: a driver bug).
-inline constexpr int kExitRequestsHeld = 70;
+// The exit status of a server that gave up on its driver: see block_device.hpp.
+inline constexpr int64_t kHeldWaitNs = kServerHeldWaitNs;
+using mqblk::kExitRequestsHeld;
 
 struct ServerSpec {
   bool recover = false;  // take over device `id` instead of adding one
