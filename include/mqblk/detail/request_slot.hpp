@@ -96,15 +96,10 @@ struct alignas(64) RequestSlot {
   const IoSegment* segs = nullptr;
   uint32_t nr_segs = 0;
 
-  // Where the completion goes, read while the slot cannot be reused (by the owner before
-  // it lets go, or by a reference holder).
-  struct Delivery {
-    EndIoFn fn;
-    void* ctx;
-    uint64_t user_data;
-    void operator()(Status s, uint64_t result) const noexcept { fn(ctx, user_data, s, result); }
-  };
-  Delivery delivery() const noexcept { return Delivery{end_io, end_ctx, user_data}; }
+  // Delivers the completion to the submitter. Every caller holds the slot meanwhile: the
+  // tag is released only after it (free transitions), or the caller keeps a reference
+  // (Step::put, try_end, share), so these fields cannot be rewritten under it.
+  void deliver(Status s, uint64_t result) noexcept { end_io(end_ctx, user_data, s, result); }
 
   uint64_t generation() const noexcept { return gen_of(word.load(std::memory_order_relaxed)); }
 
@@ -130,7 +125,7 @@ struct alignas(64) RequestSlot {
     // The raw baseline of bench/safety_cost: no state transition, no check, as a C driver
     // that trusts itself. Only for measuring what the checks cost.
     word.store(w & kGenMask, std::memory_order_relaxed);
-    end_io(end_ctx, user_data, s, res);
+    deliver(s, res);
     release_tag();
     return EndResult::ended;
 #else
@@ -139,7 +134,7 @@ struct alignas(64) RequestSlot {
             word.compare_exchange_strong(expected, w & kGenMask, std::memory_order_acq_rel,
                                          std::memory_order_acquire),
             1)) {
-      end_io(end_ctx, user_data, s, res);
+      deliver(s, res);
       release_tag();
       return EndResult::ended;
     }
@@ -151,14 +146,13 @@ struct alignas(64) RequestSlot {
   // status is delivered now: the owner was the last party that could touch the data).
   [[gnu::noinline, gnu::cold]] EndResult end_owned_slow(uint64_t w, Status s,
                                                         uint64_t res) noexcept {
-    const Delivery d = delivery();
     for (;;) {
       Step st = step_owner_end(w, s);
       MQBLK_DEBUG_ASSERT(st.ok, "an owner's end on a request it does not own (or 65535 refs)");
       if (!st.ok) return EndResult::not_owner;
       if (word.compare_exchange_weak(w, st.next, std::memory_order_acq_rel,
                                      std::memory_order_acquire)) {
-        d(st.status, st.result == EndResult::ended ? res : 0);
+        deliver(st.status, st.result == EndResult::ended ? res : 0);
         if (st.release) release_tag();
         if (st.put) put_ref();  // the reference that kept the slot during the delivery
         return st.result;
@@ -168,7 +162,6 @@ struct alignas(64) RequestSlot {
 
   // The owner becomes one counted reference (Owned::share).
   void owner_to_ref() noexcept {
-    const Delivery d = delivery();
     uint64_t w = word.load(std::memory_order_acquire);
     for (;;) {
       Step st = step_owner_share(w);
@@ -177,7 +170,7 @@ struct alignas(64) RequestSlot {
                     __LINE__);
       if (word.compare_exchange_weak(w, st.next, std::memory_order_acq_rel,
                                      std::memory_order_acquire)) {
-        if (st.deliver) d(st.status, 0);
+        if (st.deliver) deliver(st.status, 0);  // the reference it became keeps the slot
         return;
       }
     }
@@ -215,7 +208,7 @@ struct alignas(64) RequestSlot {
       if (!st.ok) return EndResult::lost;
       if (word.compare_exchange_weak(w, st.next, std::memory_order_acq_rel,
                                      std::memory_order_acquire)) {
-        if (st.deliver) delivery()(st.status, 0);  // our reference keeps the slot
+        if (st.deliver) deliver(st.status, 0);  // our reference keeps the slot
         return EndResult::ended;
       }
     }
@@ -249,7 +242,6 @@ struct alignas(64) RequestSlot {
   // Drops a counted reference; the last one out frees the slot. A request whose every
   // holder let go without ending it is ended with ioerr here, never lost.
   void put_ref() noexcept {
-    const Delivery d = delivery();  // our reference keeps these stable until our CAS
     uint64_t w = word.load(std::memory_order_acquire);
     for (;;) {
       Step st = step_put_ref(w);
@@ -261,7 +253,7 @@ struct alignas(64) RequestSlot {
                        "mqblk: request tag %u dropped by every holder without being ended; "
                        "ended with an I/O error\n",
                        tag);
-          d(st.status, 0);
+          deliver(st.status, 0);  // freed, but the tag is still ours until release_tag
         }
         if (st.release) release_tag();
         return;
