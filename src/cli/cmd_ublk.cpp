@@ -1,6 +1,8 @@
 // `mqblk add/del/list/recover`: the ublk verbs, named and flagged as ublksrv has
 // them. Parsing only; the work is in src/ublk/commands.cpp.
+#include <cstdio>
 #include <memory>
+#include <string>
 
 #include "cli/command.hpp"
 #include "cli/features.hpp"
@@ -13,6 +15,14 @@ void run(int rc) {
   if (rc != 0) throw CLI::RuntimeError(rc);
 }
 
+// A number option that was given must be >= min (CLI11 would take -3 as "not given", the
+// -1 default): one line naming the option and what it takes.
+void require_at_least(const CLI::App& c, const char* opt, int value, int min, const char* what) {
+  if (c.count(opt) == 0 || value >= min) return;
+  std::fprintf(stderr, "mqblk: %s %d: %s\n", opt, value, what);
+  throw CLI::RuntimeError(1);
+}
+
 void setup(CLI::App& app) {
   {
     auto opts = std::make_shared<ublk::AddOptions>();
@@ -23,13 +33,24 @@ void setup(CLI::App& app) {
     c->add_option("-q,--queues", opts->queues, "hardware queues (the driver's submit_queues)");
     c->add_option("-d,--depth", opts->depth, "queue depth (the driver's hw_queue_depth)");
     c->add_option("-r,--recovery", opts->recovery,
-                  "1: the device survives its server's death; see `recover`");
+                  "1: the device survives its server's death (I/O waits); see `recover`");
+    c->add_option("-i,--recovery-reissue", opts->reissue,
+                  "1: as -r 1, and requests in flight at the death go to the next server "
+                  "(drivers with idempotent writes)");
+    c->add_option("-e,--recovery-fail-io", opts->fail_io,
+                  "1: as -r 1, but I/O fails while no server runs (kernels with "
+                  "USER_RECOVERY_FAIL_IO)");
+    c->add_flag("--unprivileged", opts->unprivileged,
+                "a device owned by the calling (non-root) user: UBLK_F_UNPRIVILEGED_DEV");
     c->add_flag("--foreground", opts->foreground, "serve in this process until SIGINT/SIGTERM");
     c->add_option("--copy", opts->copy,
                   "data path: auto (USER_COPY when the kernel has it), user, mapped");
     c->add_option("driver", *positional, "DRIVER [key=value ...]")->required();
     c->allow_extras(false);
-    c->callback([opts, positional] {
+    c->callback([c, opts, positional] {
+      require_at_least(*c, "-n", opts->id, 0, "a device id is 0 or more");
+      require_at_least(*c, "-q", opts->queues, 1, "the number of queues is 1 or more");
+      require_at_least(*c, "-d", opts->depth, 1, "the queue depth is 1 or more");
       DriverArgs d = split_driver_args(*positional);
       opts->driver = d.driver;
       opts->attrs = d.attrs;
@@ -39,11 +60,16 @@ void setup(CLI::App& app) {
   {
     auto id = std::make_shared<int>(-1);
     auto all = std::make_shared<bool>(false);
+    auto force = std::make_shared<bool>(false);
     auto* c = app.add_subcommand(
         "del", "stop and delete a ublk device; every in-flight request is ended first");
     c->add_option("-n,--number", *id, "device id");
     c->add_flag("-a,--all", *all, "every device mqblk created");
-    c->callback([id, all] { run(ublk::cmd_del(*id, *all)); });
+    c->add_flag("--force", *force, "delete it even while a file system on it is mounted");
+    c->callback([c, id, all, force] {
+      require_at_least(*c, "-n", *id, 0, "a device id is 0 or more");
+      run(ublk::cmd_del(*id, *all, *force));
+    });
   }
   {
     auto id = std::make_shared<int>(-1);
@@ -62,6 +88,14 @@ void setup(CLI::App& app) {
     c->add_option("-n,--number", *id, "device id")->required();
     c->add_flag("--foreground", *fg, "serve in this process");
     c->callback([id, fg] { run(ublk::cmd_recover(*id, *fg)); });
+  }
+  {
+    auto name = std::make_shared<std::string>();
+    auto* c = app.add_subcommand(
+        "chown-dev",
+        "udev's action for an unprivileged device: hand /dev/NAME (ublkcN, ublkbN) to its owner");
+    c->add_option("name", *name, "ublkcN or ublkbN (udev's %k)")->required();
+    c->callback([name] { run(ublk::cmd_chown_dev(*name)); });
   }
 }
 

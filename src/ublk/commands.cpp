@@ -1,5 +1,6 @@
 #include "ublk/commands.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -7,8 +8,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "mqblk/registry.hpp"
@@ -24,6 +27,9 @@ int fail(const std::string& msg) {
   std::fprintf(stderr, "mqblk: %s\n", msg.c_str());
   return 1;
 }
+
+// Backing files of -r 1 memory-backed devices: /dev/shm/mqblk-ublk-PID-TIME.
+constexpr const char* kShmPrefix = "mqblk-ublk-";
 
 bool truthy(const std::string& v) { return v == "1" || v == "true" || v == "yes" || v == "on"; }
 
@@ -63,6 +69,11 @@ int spawn_server(const ServerSpec& spec) {
       ::close(wfd);
       told = true;
     };
+    hooks.note = [&](const std::string& msg) {
+      if (told) return;
+      std::string m = "note " + msg + "\n";
+      (void)!write(wfd, m.data(), m.size());
+    };
     hooks.failed = [&](const std::string& msg) {
       if (told) return;
       std::string m = "err " + msg + "\n";
@@ -83,6 +94,11 @@ int spawn_server(const ServerSpec& spec) {
   while ((n = read(fds[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
     if (n > 0) msg.append(buf, static_cast<size_t>(n));
   ::close(fds[0]);
+  // Notes first (one line each, for the user), then "ok PATH" or "err MESSAGE".
+  for (size_t nl; msg.rfind("note ", 0) == 0 && (nl = msg.find('\n')) != std::string::npos;) {
+    std::fprintf(stderr, "mqblk: %s\n", msg.substr(5, nl - 5).c_str());
+    msg.erase(0, nl + 1);
+  }
   while (!msg.empty() && msg.back() == '\n') msg.pop_back();
   if (msg.rfind("ok ", 0) == 0) {
     std::printf("%s\n", msg.substr(3).c_str());
@@ -90,7 +106,7 @@ int spawn_server(const ServerSpec& spec) {
   }
   if (msg.rfind("err ", 0) == 0) return fail(msg.substr(4));
   return fail("the ublk server (pid " + std::to_string(pid) +
-              ") exited during start-up without a reason; see /run/mqblk/*.log and dmesg");
+              ") exited during start-up without a reason; see " + run_dir() + "/*.log and dmesg");
 }
 
 int run_foreground(const ServerSpec& spec) {
@@ -123,6 +139,29 @@ int cmd_add(const AddOptions& o) {
     return fail(e.what());
   }
   if (o.recovery != 0 && o.recovery != 1) return fail("-r takes 0 or 1");
+  if (o.reissue != 0 && o.reissue != 1) return fail("-i takes 0 or 1");
+  if (o.fail_io != 0 && o.fail_io != 1) return fail("-e takes 0 or 1");
+  if (o.reissue == 1 && o.fail_io == 1)
+    return fail(
+        "-i 1 (reissue I/O to the next server) and -e 1 (fail I/O while there is none) "
+        "exclude each other; choose one");
+  if (o.unprivileged && (o.recovery == 1 || o.reissue == 1 || o.fail_io == 1))
+    return fail(
+        "the kernel offers no recovery (-r, -i, -e) for --unprivileged devices; "
+        "drop one or the other");
+  if (o.unprivileged && o.copy == "user")
+    return fail("the kernel refuses USER_COPY for --unprivileged devices; use --copy mapped");
+  if (o.reissue == 1) {
+    // A reissued write runs a second time, after the first may have reached the medium.
+    try {
+      if (!find_driver(o.driver).info().idempotent_writes)
+        return fail("-i 1 reissues writes that were in flight when a server died, and driver '" +
+                    o.driver +
+                    "' does not declare its writes idempotent; use -r 1 (or -e 1) instead");
+    } catch (const std::exception& e) {
+      return fail(e.what());
+    }
+  }
   if (o.copy != "auto" && o.copy != "user" && o.copy != "mapped")
     return fail("--copy takes auto, user or mapped");
   ServerSpec s;
@@ -131,13 +170,16 @@ int cmd_add(const AddOptions& o) {
   s.attrs = o.attrs;
   s.queues = o.queues;
   s.depth = o.depth;
-  s.recovery = o.recovery == 1;
+  s.recovery = o.recovery == 1 || o.reissue == 1 || o.fail_io == 1;
+  s.reissue = o.reissue == 1;
+  s.fail_io = o.fail_io == 1;
+  s.unprivileged = o.unprivileged;
   s.user_copy = o.copy == "auto" ? -1 : o.copy == "user" ? 1 : 0;
   // With recovery, memory-backed data must outlive the server: keep the page store in a
   // file under /dev/shm (the null driver's backing_file) unless the user named one.
   if (s.recovery && truthy(attr_value(s.attrs, "memory_backed")) &&
       attr_value(s.attrs, "backing_file").empty()) {
-    s.shm_file = "/dev/shm/mqblk-ublk-" + std::to_string(getpid()) + "-" +
+    s.shm_file = std::string("/dev/shm/") + kShmPrefix + std::to_string(getpid()) + "-" +
                  std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
     s.attrs.push_back("backing_file=" + s.shm_file);
   }
@@ -150,8 +192,8 @@ int cmd_recover(int id, bool foreground) {
   if (id < 0) return fail("recover needs -n ID");
   auto saved = load_config(static_cast<uint32_t>(id));
   if (!saved)
-    return fail("no saved configuration for ublk device " + std::to_string(id) + " in " + kRunDir +
-                "; it was not added by mqblk or was deleted");
+    return fail("no saved configuration for ublk device " + std::to_string(id) + " in " +
+                run_dir() + "; it was not added by mqblk or was deleted");
   if (!saved->recovery)
     return fail("ublk device " + std::to_string(id) +
                 " was added without -r 1, so it cannot be recovered; `mqblk del -n " +
@@ -182,6 +224,8 @@ int cmd_recover(int id, bool foreground) {
   s.queues = static_cast<int>(saved->queues);
   s.depth = static_cast<int>(saved->depth);
   s.recovery = true;
+  s.reissue = saved->reissue;
+  s.fail_io = saved->fail_io;
   s.user_copy = saved->user_copy ? 1 : 0;
   s.shm_file = saved->shm_file;
   if (foreground) return run_foreground(s);
@@ -195,6 +239,15 @@ namespace {
 int del_one(Control& ctl, uint32_t id) {
   auto saved = load_config(id);
   pid_t pid = saved ? saved->pid : 0;
+  // An unprivileged device's commands carry its /dev/ublkcN path (see control.hpp).
+  bool unprivileged = saved && saved->unprivileged;
+  if (!saved) {
+    try {
+      unprivileged = (ctl.get_dev_info(id).flags & abi::kFUnprivilegedDev) != 0;
+    } catch (const UblkError&) {
+    }
+  }
+  ctl.set_unprivileged(unprivileged);
   if (pid_alive(pid)) {
     kill(pid, SIGTERM);
     // A server whose driver holds requests waits up to kHeldWaitNs for it, then leaves by
@@ -267,9 +320,95 @@ int del_one(Control& ctl, uint32_t id) {
   if (rc == 0) remove_saved(id);
   return rc;
 }
+
+std::string read_line(const std::string& path) {
+  std::ifstream f(path);
+  std::string line;
+  std::getline(f, line);
+  return line;
+}
+
+// Undoes the octal escapes (\040 for a space...) of a mountinfo field.
+std::string unescape_mount(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 3 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '3' && s[i + 2] >= '0' &&
+        s[i + 2] <= '7' && s[i + 3] >= '0' && s[i + 3] <= '7') {
+      out += static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
+      i += 3;
+      continue;
+    }
+    out += s[i];
+  }
+  return out;
+}
+
+// Where /dev/ublkbN or one of its partitions is mounted (the first such mount), or "".
+// Matched by device number (mountinfo's third field), whatever path mounted it.
+std::string mount_point_of(uint32_t id) {
+  const std::string name = "ublkb" + std::to_string(id);
+  const std::string sys = "/sys/block/" + name;
+  std::vector<std::string> devs;
+  if (std::string d = read_line(sys + "/dev"); !d.empty()) devs.push_back(d);
+  if (DIR* dir = opendir(sys.c_str())) {
+    // readdir is safe on a DIR stream no other thread uses (glibc).
+    while (dirent* e = readdir(dir)) {  // NOLINT(concurrency-mt-unsafe)
+      std::string n = e->d_name;
+      if (n.rfind(name + "p", 0) != 0) continue;
+      if (std::string d = read_line(sys + "/" + n + "/dev"); !d.empty()) devs.push_back(d);
+    }
+    closedir(dir);
+  }
+  if (devs.empty()) return "";
+  std::ifstream mi("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(mi, line)) {
+    std::istringstream ls(line);
+    std::string mount_id, parent, majmin, root, point;
+    if (!(ls >> mount_id >> parent >> majmin >> root >> point)) continue;
+    if (std::find(devs.begin(), devs.end(), majmin) != devs.end()) return unescape_mount(point);
+  }
+  return "";
+}
+
+// Refuses (one line, non-zero) to delete a device with a mounted file system unless forced.
+int refuse_if_mounted(uint32_t id, bool force) {
+  if (force) return 0;
+  std::string at = mount_point_of(id);
+  if (at.empty()) return 0;
+  return fail("/dev/ublkb" + std::to_string(id) + " is mounted on " + at +
+              "; unmount it (`umount " + at + "`) or delete it anyway with `mqblk del -n " +
+              std::to_string(id) + " --force` (the file system then sees I/O errors)");
+}
+
+// Backing files mqblk made under /dev/shm for -r 1 devices that no saved configuration
+// names any more (a server that failed or died before writing one): removed by `del -a`.
+void remove_orphan_stores() {
+  std::vector<std::string> kept;
+  for (uint32_t i : saved_ids())
+    if (auto c = load_config(i); c && !c->shm_file.empty()) kept.push_back(c->shm_file);
+  DIR* d = opendir("/dev/shm");
+  if (!d) return;
+  std::vector<std::string> gone;
+  // readdir is safe on a DIR stream no other thread uses (glibc).
+  while (dirent* e = readdir(d)) {  // NOLINT(concurrency-mt-unsafe)
+    std::string n = e->d_name;
+    if (n.rfind(kShmPrefix, 0) != 0) continue;
+    std::string path = std::string("/dev/shm/") + n;
+    if (std::find(kept.begin(), kept.end(), path) == kept.end()) gone.push_back(path);
+  }
+  closedir(d);
+  for (const auto& p : gone) {
+    // The file of an `add` still starting up has the pid of a live process in its name.
+    std::string rest = p.substr(std::strlen("/dev/shm/") + std::strlen(kShmPrefix));
+    pid_t owner = static_cast<pid_t>(std::atoi(rest.c_str()));
+    if (pid_alive(owner)) continue;
+    unlink(p.c_str());
+  }
+}
 }  // namespace
 
-int cmd_del(int id, bool all) {
+int cmd_del(int id, bool all, bool force) {
   if (!all && id < 0) return fail("del needs -n ID or -a");
   try {
     Control ctl;
@@ -282,10 +421,18 @@ int cmd_del(int id, bool all) {
           return fail(e.what());
         }
       }
+      if (int rc = refuse_if_mounted(static_cast<uint32_t>(id), force); rc != 0) return rc;
       return del_one(ctl, static_cast<uint32_t>(id));
     }
     int rc = 0;
-    for (uint32_t i : saved_ids()) rc |= del_one(ctl, i);
+    for (uint32_t i : saved_ids()) {
+      if (int r = refuse_if_mounted(i, force); r != 0) {
+        rc |= r;
+        continue;
+      }
+      rc |= del_one(ctl, i);
+    }
+    remove_orphan_stores();
     return rc;
   } catch (const UblkError& e) {
     return fail(e.what());
@@ -368,6 +515,28 @@ int cmd_list(int id, bool json) {
                 d.value("driver", std::string("?")).c_str(), attrs.c_str());
   }
   return 0;
+}
+
+int cmd_chown_dev(const std::string& name_in) {
+  std::string name = name_in.rfind("/dev/", 0) == 0 ? name_in.substr(5) : name_in;
+  // ublkcN or ublkbN (udev's %k); a partition ublkbNpM belongs to its disk's owner too.
+  if (name.size() < 6 || name.rfind("ublk", 0) != 0 || (name[4] != 'b' && name[4] != 'c') ||
+      !std::isdigit(static_cast<unsigned char>(name[5])))
+    return fail("chown-dev takes a ublk node name, ublkcN or ublkbN (udev's %k), not '" + name_in +
+                "'");
+  uint32_t id = static_cast<uint32_t>(std::strtoul(name.c_str() + 5, nullptr, 10));
+  try {
+    Control ctl;
+    abi::DevInfo info = ctl.get_dev_info(id);
+    if (!(info.flags & abi::kFUnprivilegedDev)) return 0;  // root's device: stays root's
+    std::string path = "/dev/" + name;
+    if (chown(path.c_str(), info.owner_uid, info.owner_gid) != 0)
+      return fail("chown " + path + " to " + std::to_string(info.owner_uid) + ":" +
+                  std::to_string(info.owner_gid) + ": " + errno_text(errno));
+    return 0;
+  } catch (const UblkError& e) {
+    return fail(e.what());
+  }
 }
 
 nlohmann::json kernel_features_json() {

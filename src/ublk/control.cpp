@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "ublk/watchdog.hpp"
 
@@ -50,6 +51,27 @@ Control::~Control() {
 }
 
 int Control::run(uint32_t cmd_op, abi::CtrlCmd& cmd, const char* name) {
+  const unsigned nr = _IOC_NR(cmd_op);
+  const bool with_path = (unprivileged_ || nr == abi::kCmdGetDevInfo2) && nr != abi::kCmdAddDev &&
+                         nr != abi::kCmdGetFeatures;
+  if (!with_path) return run_raw(cmd_op, cmd, name);
+  // [ "/dev/ublkcN" | the command's own buffer ]: the kernel checks the path, then skips it.
+  const std::string path = "/dev/ublkc" + std::to_string(cmd.dev_id);
+  const uint64_t addr = cmd.addr;
+  const uint16_t len = cmd.len;
+  std::vector<char> buf(path.size() + len);
+  std::memcpy(buf.data(), path.data(), path.size());
+  if (len > 0) std::memcpy(buf.data() + path.size(), reinterpret_cast<const void*>(addr), len);
+  abi::CtrlCmd c = cmd;
+  c.addr = reinterpret_cast<uint64_t>(buf.data());
+  c.len = static_cast<uint16_t>(buf.size());
+  c.dev_path_len = static_cast<uint16_t>(path.size());
+  int r = run_raw(cmd_op, c, name);
+  if (len > 0) std::memcpy(reinterpret_cast<void*>(addr), buf.data() + path.size(), len);
+  return r;
+}
+
+int Control::run_raw(uint32_t cmd_op, abi::CtrlCmd& cmd, const char* name) {
   io_uring_sqe* sqe = io_uring_get_sqe(ring_.get());
   if (sqe == nullptr) throw UblkError(std::string("ublk ") + name + ": control ring full", EBUSY);
   std::memset(sqe, 0, 2 * sizeof(io_uring_sqe));  // SQE128: both halves
@@ -164,6 +186,15 @@ void Control::del_dev(uint32_t dev_id) {
 abi::DevInfo Control::get_dev_info(uint32_t dev_id) {
   abi::DevInfo info{};
   auto c = make_cmd(dev_id);
+  set_buf(c, &info);
+  try {
+    run(abi::kUCmdGetDevInfo2, c, "GET_DEV_INFO2");
+    return info;
+  } catch (const UblkError& e) {
+    // Kernels before 6.5 lack GET_DEV_INFO2; an unprivileged device needs it.
+    if (e.err() == ENODEV || unprivileged_) throw;
+  }
+  c = make_cmd(dev_id);
   set_buf(c, &info);
   run(abi::kUCmdGetDevInfo, c, "GET_DEV_INFO");
   return info;

@@ -52,11 +52,18 @@ class Control {
   void end_user_recovery(uint32_t dev_id, pid_t daemon_pid);
 
   void set_timeout(std::chrono::milliseconds t) { timeout_ = t; }
+  // For devices added with UBLK_F_UNPRIVILEGED_DEV the kernel checks the caller's access to
+  // /dev/ublkcN for every command about the device: the path goes first in the command's
+  // buffer (dev_path_len). On: every command but ADD_DEV and GET_FEATURES carries it.
+  // get_dev_info always sends it (GET_DEV_INFO2), since the caller may not know yet.
+  void set_unprivileged(bool on) { unprivileged_ = on; }
 
  private:
   // Sends one command; returns the CQE result (>= 0) or throws UblkError.
   int run(uint32_t cmd_op, abi::CtrlCmd& cmd, const char* name);
+  int run_raw(uint32_t cmd_op, abi::CtrlCmd& cmd, const char* name);
 
+  bool unprivileged_ = false;
   int fd_ = -1;
   std::unique_ptr<io_uring> ring_;
   std::chrono::milliseconds timeout_{std::chrono::seconds(10)};

@@ -263,6 +263,11 @@ int QueueServer::set_up() {
     return -e;
   }
   m.bufs = static_cast<std::byte*>(p);
+  // Without this, transparent huge pages back each touched tag's buffer with 2 MiB, so
+  // memory follows the depth (every tag the kernel hands out) instead of the bytes requests
+  // move: at -d 4096 the server held 1.75 GB under 4k writes. Best effort: a kernel
+  // without THP has nothing to turn off.
+  (void)madvise(m.bufs, m.bufs_len, MADV_NOHUGEPAGE);
 
   // SINGLE_ISSUER + DEFER_TASKRUN: the kernel's deliveries (task work) run only when this
   // thread enters to wait, in one batch, instead of interrupting it. Older kernels lack

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -14,13 +15,27 @@
 
 namespace mqblk::ublk {
 
+std::string run_dir() {
+  if (geteuid() != 0) {
+    // Read once per call; nothing in mqblk calls setenv.
+    const char* xdg = std::getenv("XDG_RUNTIME_DIR");  // NOLINT(concurrency-mt-unsafe)
+    if (xdg && *xdg) return std::string(xdg) + "/mqblk";
+  }
+  return "/run/mqblk";
+}
+
 std::string run_path(uint32_t id, const char* suffix) {
-  return std::string(kRunDir) + "/" + std::to_string(id) + suffix;
+  return run_dir() + "/" + std::to_string(id) + suffix;
 }
 
 void ensure_run_dir() {
-  if (mkdir(kRunDir, 0755) != 0 && errno != EEXIST)
-    throw UblkError(std::string("cannot create ") + kRunDir + ": " + errno_text(errno), errno);
+  const std::string dir = run_dir();
+  if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    int e = errno;
+    throw UblkError("cannot create " + dir + ": " + errno_text(e) +
+                        (geteuid() != 0 ? "; set XDG_RUNTIME_DIR to a directory of yours" : ""),
+                    e);
+  }
 }
 
 void save_config(const SavedConfig& c) {
@@ -32,6 +47,9 @@ void save_config(const SavedConfig& c) {
       {"queues", c.queues},
       {"depth", c.depth},
       {"recovery", c.recovery},
+      {"reissue", c.reissue},
+      {"fail_io", c.fail_io},
+      {"unprivileged", c.unprivileged},
       {"user_copy", c.user_copy},
       {"pid", c.pid},
       {"shm_file", c.shm_file},
@@ -60,6 +78,9 @@ std::optional<SavedConfig> load_config(uint32_t id) {
   c.queues = j.value("queues", 0u);
   c.depth = j.value("depth", 0u);
   c.recovery = j.value("recovery", false);
+  c.reissue = j.value("reissue", false);
+  c.fail_io = j.value("fail_io", false);
+  c.unprivileged = j.value("unprivileged", false);
   c.user_copy = j.value("user_copy", true);
   c.pid = j.value("pid", 0);
   c.shm_file = j.value("shm_file", "");
@@ -68,7 +89,7 @@ std::optional<SavedConfig> load_config(uint32_t id) {
 
 std::vector<uint32_t> saved_ids() {
   std::vector<uint32_t> ids;
-  DIR* d = opendir(kRunDir);
+  DIR* d = opendir(run_dir().c_str());
   if (!d) return ids;
   // readdir is safe on a DIR stream no other thread uses (glibc; readdir_r is deprecated).
   while (dirent* e = readdir(d)) {  // NOLINT(concurrency-mt-unsafe)
@@ -84,7 +105,7 @@ std::vector<uint32_t> saved_ids() {
 }
 
 void remove_saved(uint32_t id) {
-  for (const char* s : {".json", ".stats.json", ".report"}) unlink(run_path(id, s).c_str());
+  for (const char* s : {".json", ".stats.json", ".report", ".log"}) unlink(run_path(id, s).c_str());
 }
 
 bool pid_alive(pid_t pid) {

@@ -14,7 +14,9 @@
 
 namespace mqblk::ublk {
 
-inline constexpr const char* kRunDir = "/run/mqblk";
+// /run/mqblk for root; for other users (unprivileged devices) $XDG_RUNTIME_DIR/mqblk,
+// their own, when the variable is set (else /run/mqblk, which they usually cannot create).
+std::string run_dir();
 
 struct SavedConfig {
   uint32_t id = 0;
@@ -23,20 +25,23 @@ struct SavedConfig {
   unsigned queues = 0;
   unsigned depth = 0;
   bool recovery = false;
+  bool reissue = false;       // UBLK_F_USER_RECOVERY_REISSUE (-i 1)
+  bool fail_io = false;       // UBLK_F_USER_RECOVERY_FAIL_IO (-e 1)
+  bool unprivileged = false;  // UBLK_F_UNPRIVILEGED_DEV (--unprivileged)
   bool user_copy = true;
   pid_t pid = 0;
   std::string shm_file;  // a backing file mqblk created and must delete with the device
 };
 
-std::string run_path(uint32_t id, const char* suffix);  // /run/mqblk/ID<suffix>
-// Creates /run/mqblk if needed; throws UblkError when it cannot.
+std::string run_path(uint32_t id, const char* suffix);  // run_dir()/ID<suffix>
+// Creates run_dir() if needed; throws UblkError when it cannot.
 void ensure_run_dir();
 
 // Throws UblkError when the directory cannot be created or the file written.
 void save_config(const SavedConfig& c);
 std::optional<SavedConfig> load_config(uint32_t id);
 std::vector<uint32_t> saved_ids();
-void remove_saved(uint32_t id);  // config, stats and report; the log stays
+void remove_saved(uint32_t id);  // config, stats, report and log
 
 // True when pid is a running process (a zombie counts as gone).
 bool pid_alive(pid_t pid);

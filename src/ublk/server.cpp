@@ -38,10 +38,27 @@ bool wait_for_path(const std::string& path, std::chrono::milliseconds limit) {
   return true;
 }
 
+// Opens a device node that udev may not have handed to this user yet (an unprivileged
+// device's /dev/ublkcN and /dev/ublkbN belong to root until the udev rule runs): retries
+// EACCES/EPERM/ENOENT for up to 10 s. Sets errno when it gives up.
+int open_retrying(const std::string& path, int flags) {
+  auto end = std::chrono::steady_clock::now() + 10s;
+  for (;;) {
+    int fd = ::open(path.c_str(), flags);
+    if (fd >= 0) return fd;
+    int e = errno;
+    if ((e != EACCES && e != EPERM && e != ENOENT) || std::chrono::steady_clock::now() > end) {
+      errno = e;
+      return -1;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
 // "Accepts I/O": one direct read of the first block through the whole path.
 std::string probe_block_device(const std::string& path, uint32_t block) {
   if (!wait_for_path(path, 5s)) return path + " did not appear within 5 s";
-  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC);
+  int fd = open_retrying(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
   if (fd < 0) return "cannot open " + path + ": " + errno_text(errno);
   void* buf = nullptr;
   if (posix_memalign(&buf, 4096, 4096) != 0) {
@@ -57,11 +74,18 @@ std::string probe_block_device(const std::string& path, uint32_t block) {
   return "";
 }
 
+// Invariant: stop_fd is this queue's own eventfd. A read of an eventfd takes the whole
+// count, so one fd shared by several queue threads would wake only one of them; each
+// queue has its own and set_phase() writes to every one.
 struct Queue {
   QueueCounters counters;
   std::unique_ptr<QueueServer> server;
   std::thread thread;
   std::atomic<bool> done{false};
+  int stop_fd = -1;
+  ~Queue() {
+    if (stop_fd >= 0) ::close(stop_fd);
+  }
 };
 
 nlohmann::json stats_json(const BlockDevice& dev, const std::vector<std::unique_ptr<Queue>>& qs,
@@ -170,6 +194,9 @@ class Server {
     std::fprintf(stderr, "mqblk: %s\n", msg.c_str());
   }
   bool start_queues(Control& ctl);
+  int failed_start(Control* ctl);
+  void note(const std::string& msg);
+  void open_log();
   void set_phase(int phase);
   void release_engine(bool publish);
   [[noreturn]] void give_up_on_driver(int64_t began_ns);
@@ -183,7 +210,8 @@ class Server {
   uint32_t buf_bytes_ = 0;
   bool user_copy_ = true;
   int cdev_fd_ = -1;
-  int stop_fd_ = -1;
+  bool added_ = false;    // this server's ADD_DEV made the device
+  bool started_ = false;  // START_DEV / END_USER_RECOVERY succeeded
   std::atomic<int> phase_{kServe};
   std::vector<std::unique_ptr<Queue>> queues_;
 };
@@ -194,16 +222,23 @@ bool Server::start_queues(Control& ctl) {
     fail(cdev + " did not appear within 3 s");
     return false;
   }
-  cdev_fd_ = ::open(cdev.c_str(), O_RDWR | O_CLOEXEC);
+  cdev_fd_ = open_retrying(cdev, O_RDWR | O_CLOEXEC);
   if (cdev_fd_ < 0) {
-    fail("cannot open " + cdev + ": " + errno_text(errno));
+    fail("cannot open " + cdev + ": " + errno_text(errno) +
+         (geteuid() != 0 ? " (for an unprivileged device, udev must hand it to you: see the "
+                           "udev rule in docs/ublk.md)"
+                         : ""));
     return false;
   }
-  stop_fd_ = eventfd(0, EFD_CLOEXEC);
   unsigned nq = dev_->nr_hw_queues();
   std::vector<std::promise<std::string>> up(nq);
   for (unsigned q = 0; q < nq; ++q) {
     auto qu = std::make_unique<Queue>();
+    qu->stop_fd = eventfd(0, EFD_CLOEXEC);
+    if (qu->stop_fd < 0) {
+      fail("eventfd: " + errno_text(errno));
+      return false;
+    }
     QueueConfig cfg;
     cfg.dev_id = id_;
     cfg.q = q;
@@ -211,7 +246,7 @@ bool Server::start_queues(Control& ctl) {
     cfg.buf_bytes = buf_bytes_;
     cfg.user_copy = user_copy_;
     cfg.cdev_fd = cdev_fd_;
-    cfg.stop_fd = stop_fd_;
+    cfg.stop_fd = qu->stop_fd;
     cfg.phase = &phase_;
     place_queue_thread(ctl, q, cfg);
     qu->server = std::make_unique<QueueServer>(*dev_, cfg, qu->counters);
@@ -238,9 +273,9 @@ bool Server::start_queues(Control& ctl) {
 
 void Server::set_phase(int phase) {
   phase_.store(phase, std::memory_order_release);
-  if (stop_fd_ >= 0) {
+  for (auto& q : queues_) {
     uint64_t one = 1;
-    (void)!write(stop_fd_, &one, sizeof one);
+    (void)!write(q->stop_fd, &one, sizeof one);
   }
 }
 
@@ -297,6 +332,61 @@ void Server::report() {
   write_file_atomically(run_path(id_, ".report"), j.dump() + "\n");
 }
 
+// Undoes a start that failed, whatever it reached (see run_server in server.hpp): the
+// queue threads stop and are joined; a device this server added is stopped (it serves
+// nothing) and deleted, and its files go; so does the backing file mqblk made for it.
+int Server::failed_start(Control* ctl) {
+  if (started_) {
+    // The kernel may be sending requests (partition scan, udev): fail them, then let
+    // STOP_DEV abort every tag so that the queue threads finish.
+    set_phase(kDrain);
+    if (dev_) release_engine(false);
+    try {
+      if (ctl) ctl->stop_dev(id_);
+    } catch (const UblkError&) {
+    }
+  }
+  stop_queues(false);
+  queues_.clear();
+  if (cdev_fd_ >= 0) ::close(cdev_fd_);
+  cdev_fd_ = -1;
+  if (added_ && ctl) {
+    try {
+      ctl->stop_dev(id_);
+    } catch (const UblkError&) {
+    }
+    try {
+      ctl->del_dev(id_);
+    } catch (const UblkError& e) {
+      std::fprintf(stderr, "mqblk: %s\n", e.what());
+    }
+    remove_saved(id_);
+  }
+  dev_.reset();  // closes the backing file before it is removed
+  if (!spec_.recover && !spec_.shm_file.empty()) unlink(spec_.shm_file.c_str());
+  return 1;
+}
+
+// A background server's stderr becomes run_dir()/ID.log once the id is known.
+void Server::open_log() {
+  if (!spec_.detached) return;
+  try {
+    ensure_run_dir();
+  } catch (const UblkError&) {
+    return;
+  }
+  int fd = ::open(run_path(id_, ".log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd >= 0) {
+    dup2(fd, 2);
+    ::close(fd);
+  }
+}
+
+void Server::note(const std::string& msg) {
+  if (hooks_.note) hooks_.note(msg);
+  std::fprintf(stderr, "mqblk: %s\n", msg.c_str());
+}
+
 int Server::run() {
   // Signals that end the server are taken synchronously by the main thread; the queue
   // threads inherit the mask and never see them.
@@ -314,34 +404,63 @@ int Server::run() {
     features = ctl->get_features();
   } catch (const UblkError& e) {
     fail(e.what());
-    return 1;
+    return failed_start(nullptr);
   }
+  ctl->set_unprivileged(spec_.unprivileged);
+  auto lacks = [&](uint64_t bit, const char* what, const char* instead) {
+    if (features & bit) return false;
+    fail(std::string(what) + ", which this kernel's ublk lacks (see `mqblk features`); " + instead);
+    return true;
+  };
+  if (spec_.recovery &&
+      lacks(abi::kFUserRecovery, "-r 1 needs UBLK_F_USER_RECOVERY", "add without -r"))
+    return failed_start(nullptr);
+  if (spec_.reissue && lacks(abi::kFUserRecoveryReissue, "-i 1 needs UBLK_F_USER_RECOVERY_REISSUE",
+                             "use -r 1 without -i"))
+    return failed_start(nullptr);
+  if (spec_.fail_io && lacks(abi::kFUserRecoveryFailIo, "-e 1 needs UBLK_F_USER_RECOVERY_FAIL_IO",
+                             "use -r 1 (I/O waits for `recover`) or -i 1"))
+    return failed_start(nullptr);
+  if (spec_.unprivileged &&
+      lacks(abi::kFUnprivilegedDev, "--unprivileged needs UBLK_F_UNPRIVILEGED_DEV",
+            "run `mqblk add` as root"))
+    return failed_start(nullptr);
+
+  // What the device will be, checked before the kernel sees anything (bad attributes fail
+  // here); it is made once the kernel said how many queues it accepts.
   DeviceOverrides ov;
   ov.nr_hw_queues = spec_.queues;
   ov.queue_depth = spec_.depth;
+  std::vector<std::string> attrs = spec_.attrs;
+  DiskLimits lim;
+  unsigned nq = 0, depth = 0;
   try {
-    if (!dev_) dev_ = make_device(spec_.driver, spec_.attrs, ov);
+    if (dev_) {
+      lim = dev_->limits();
+      nq = dev_->nr_hw_queues();
+      depth = dev_->queue_depth();
+    } else {
+      DevicePlan plan = plan_device(spec_.driver, attrs, ov);
+      lim = plan.limits;
+      nq = plan.nr_hw_queues;
+      depth = plan.queue_depth;
+    }
   } catch (const std::exception& e) {
     fail(e.what());
-    return 1;
+    return failed_start(nullptr);
   }
-  const DiskLimits& lim = dev_->limits();
   buf_bytes_ = max_io_bytes(lim);
-  unsigned nq = dev_->nr_hw_queues(), depth = dev_->queue_depth();
   if (nq > 4096 || depth > abi::kMaxQueueDepth) {
     fail("ublk allows at most 4096 queues of depth 4096; lower -q / -d");
-    return 1;
-  }
-  if (spec_.recovery && !(features & abi::kFUserRecovery)) {
-    fail(
-        "-r 1 needs UBLK_F_USER_RECOVERY, which this kernel's ublk lacks (see `mqblk "
-        "features`); add without -r");
-    return 1;
+    return failed_start(nullptr);
   }
   user_copy_ = spec_.user_copy < 0 ? (features & abi::kFUserCopy) != 0 : spec_.user_copy == 1;
+  // The kernel refuses USER_COPY for unprivileged devices: their data go through the
+  // per-tag buffers.
+  if (spec_.unprivileged && spec_.user_copy < 0) user_copy_ = false;
   if (user_copy_ && !(features & abi::kFUserCopy)) {
     fail("USER_COPY was asked for but this kernel's ublk lacks it; use --copy mapped");
-    return 1;
+    return failed_start(nullptr);
   }
 
   try {
@@ -354,90 +473,89 @@ int Server::run() {
       info.flags = features & abi::kFCmdIoctlEncode;
       if (user_copy_) info.flags |= abi::kFUserCopy;
       if (spec_.recovery) info.flags |= abi::kFUserRecovery;
+      if (spec_.reissue) info.flags |= abi::kFUserRecoveryReissue;
+      if (spec_.fail_io) info.flags |= abi::kFUserRecoveryFailIo;
+      if (spec_.unprivileged) info.flags |= abi::kFUnprivilegedDev;
       abi::DevInfo out = ctl->add_dev(info);
       id_ = out.dev_id;
+      added_ = true;
+      open_log();
+      if (spec_.unprivileged && !(out.flags & abi::kFUnprivilegedDev)) {
+        // The kernel drops the flag for a caller with CAP_SYS_ADMIN.
+        fail(
+            "--unprivileged is for users without CAP_SYS_ADMIN (the kernel ignores it for "
+            "root); add without it");
+        return failed_start(ctl.get());
+      }
       buf_bytes_ = out.max_io_buf_bytes < buf_bytes_ ? out.max_io_buf_bytes : buf_bytes_;
-      try {
-        ctl->set_params(id_, to_params(lim));
-      } catch (...) {
-        try {
-          ctl->del_dev(id_);
-        } catch (...) {
+      if (out.nr_hw_queues < nq) {
+        // The kernel gives at most one queue per CPU; the device gets what it accepted.
+        if (dev_) {
+          fail("the kernel accepts at most " + std::to_string(out.nr_hw_queues) +
+               " queues here (one per CPU) and this device has " + std::to_string(nq));
+          return failed_start(ctl.get());
         }
-        throw;
+        note("ublk device " + std::to_string(id_) + ": the kernel accepts at most " +
+             std::to_string(out.nr_hw_queues) + " queues here (one per CPU), so it has " +
+             std::to_string(out.nr_hw_queues) + ", not " + std::to_string(nq));
+        nq = out.nr_hw_queues;
+        ov.nr_hw_queues = static_cast<int>(nq);
+        std::erase_if(attrs,
+                      [](const std::string& a) { return a.rfind("submit_queues=", 0) == 0; });
       }
     } else {
       id_ = static_cast<uint32_t>(spec_.id);
+      open_log();
       ctl->start_user_recovery(id_);
     }
   } catch (const UblkError& e) {
     fail(e.what());
-    return 1;
+    return failed_start(ctl.get());
+  }
+  try {
+    if (!dev_) dev_ = make_device(spec_.driver, attrs, ov);
+    if (!spec_.recover) ctl->set_params(id_, to_params(dev_->limits()));
+  } catch (const std::exception& e) {
+    fail(e.what());
+    return failed_start(ctl.get());
   }
 
   SavedConfig saved;
   saved.id = id_;
   saved.driver = spec_.driver;
-  saved.attrs = spec_.attrs;
+  saved.attrs = attrs;
   saved.queues = nq;
   saved.depth = depth;
   saved.recovery = spec_.recovery;
+  saved.reissue = spec_.reissue;
+  saved.fail_io = spec_.fail_io;
+  saved.unprivileged = spec_.unprivileged;
   saved.user_copy = user_copy_;
   saved.pid = getpid();
   saved.shm_file = spec_.shm_file;
-
-  auto abandon = [&] {
-    stop_queues(false);
-    queues_.clear();
-    if (cdev_fd_ >= 0) ::close(cdev_fd_);
-    cdev_fd_ = -1;
-    if (!spec_.recover) {
-      try {
-        ctl->stop_dev(id_);
-      } catch (...) {
-      }
-      try {
-        ctl->del_dev(id_);
-      } catch (...) {
-      }
-      remove_saved(id_);
-    }
-    return 1;
-  };
-
-  if (spec_.detached) {
-    try {
-      ensure_run_dir();
-    } catch (const UblkError&) {
-    }
-    int fd = ::open(run_path(id_, ".log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd >= 0) {
-      dup2(fd, 2);
-      ::close(fd);
-    }
-  }
   try {
     save_config(saved);
   } catch (const UblkError& e) {
     fail(e.what());
-    return abandon();
+    return failed_start(ctl.get());
   }
-  if (!start_queues(*ctl)) return abandon();
+  if (!start_queues(*ctl)) return failed_start(ctl.get());
   try {
     if (!spec_.recover)
       ctl->start_dev(id_, getpid());
     else
       ctl->end_user_recovery(id_, getpid());
+    started_ = true;
   } catch (const UblkError& e) {
     fail(e.what());
-    return abandon();
+    return failed_start(ctl.get());
   }
   std::string bdev = "/dev/ublkb" + std::to_string(id_);
   std::string err =
       probe_block_device(bdev, lim.logical_block_size < 4096 ? 4096 : lim.logical_block_size);
   if (!err.empty()) {
     fail(err);
-    return abandon();
+    return failed_start(ctl.get());
   }
   if (nq == 1 && !spec_.recover) no_default_scheduler(id_);
   std::fprintf(stderr, "mqblk-ublk %u: serving %s (%u queues, depth %u, %s, pid %d)\n", id_,

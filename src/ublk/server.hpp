@@ -35,12 +35,15 @@ struct ServerSpec {
   int id = -1;           // -1: the kernel chooses (add only)
   std::string driver;
   std::vector<std::string> attrs;
-  int queues = -1;        // -q, -1 for the driver's submit_queues
-  int depth = -1;         // -d, -1 for the driver's hw_queue_depth
-  bool recovery = false;  // -r 1
-  int user_copy = -1;     // 1 force, 0 mapped buffers, -1 when the kernel has it
-  std::string shm_file;   // backing file mqblk created (deleted with the device)
-  bool detached = false;  // background: stderr goes to /run/mqblk/ID.log once ID is known
+  int queues = -1;            // -q, -1 for the driver's submit_queues
+  int depth = -1;             // -d, -1 for the driver's hw_queue_depth
+  bool recovery = false;      // -r 1
+  bool reissue = false;       // -i 1: requests in flight at a server's death go to the next one
+  bool fail_io = false;       // -e 1: while no server runs, I/O fails instead of waiting
+  bool unprivileged = false;  // --unprivileged: UBLK_F_UNPRIVILEGED_DEV, for non-root users
+  int user_copy = -1;         // 1 force, 0 mapped buffers, -1 when the kernel has it
+  std::string shm_file;       // backing file mqblk created (deleted with the device)
+  bool detached = false;      // background: stderr goes to /run/mqblk/ID.log once ID is known
   int64_t held_wait_ns = kHeldWaitNs;
 };
 
@@ -49,10 +52,15 @@ struct ServerHooks {
   std::function<void(const std::string& dev_path)> ready;
   // Called at most once, for a failure before ready (one-line message).
   std::function<void(const std::string& message)> failed;
+  // A one-line notice for the user before ready (the kernel gave fewer queues than asked).
+  std::function<void(const std::string& message)> note;
 };
 
 // Runs the server in the calling process until it is told to stop. Returns the exit
-// status: 0 after an orderly stop, 1 when set-up failed. Does not return when the driver
+// status: 0 after an orderly stop, 1 when set-up failed. A failed set-up leaves nothing:
+// its queue threads are stopped and joined, a device it added is stopped and deleted, its
+// files under run_dir() and a backing file it was given in shm_file are removed (a failed
+// `recover` leaves the device quiesced, as it found it). Does not return when the driver
 // kept requests past held_wait_ns (see above). SIGTERM, SIGINT and SIGHUP are blocked in
 // the calling thread.
 int run_server(const ServerSpec& spec, const ServerHooks& hooks);

@@ -22,8 +22,27 @@ for i in 1 2 3; do cmp /tmp/f$i /mnt/u/f$i || fail "f$i differs after remount"; 
 [ "$(cat /mnt/u/dir/small)" = hello ] || fail "small file"
 [ ! -e /mnt/u/f4 ] || fail "deleted file is back"
 ok "files read back"
+# del of a mounted device is refused, naming the mount point; the device stays live.
+out=$(within 30 mqblk del -n "$id" 2>&1) && fail "del of a mounted device succeeded"
+[ "$(echo "$out" | wc -l)" = 1 ] && grep -q "mounted on /mnt/u" <<<"$out" \
+  || fail "del of a mounted device did not name /mnt/u in one line: $out"
+out2=$(within 30 mqblk del -a 2>&1) && fail "del -a of a mounted device succeeded"
+grep -q "mounted on /mnt/u" <<<"$out2" || fail "del -a did not name /mnt/u: $out2"
+[ "$(jqv '.[0].state' "$(mqblk list --json)")" = live ] || fail "device not live after refusals"
+cmp /tmp/f1 /mnt/u/f1 || fail "f1 differs after the refused del"
+ok "del refused while mounted: $out"
 check "umount" within 60 umount /mnt/u
 rep=$(within 30 mqblk del -n "$id") || fail "del"
 report_balanced "$rep" || fail "exit report not balanced: $rep"
 check "device gone" no_ublk_devices
+# --force deletes it while mounted: the file system then sees I/O errors.
+dev=$(within 30 mqblk add null size=64M memory_backed=1) || fail "add"
+id=${dev#/dev/ublkb}
+check "mkfs.ext4" within 60 mkfs.ext4 -q -F "$dev"
+check "mount" within 30 mount -t ext4 "$dev" /mnt/u
+within 30 mqblk del -n "$id" --force >/dev/null || fail "del --force of a mounted device"
+check "device gone after --force" no_ublk_devices
+echo data > /mnt/u/after 2>/dev/null; sync 2>/dev/null
+within 30 umount /mnt/u || within 30 umount -l /mnt/u || fail "umount after --force"
+ok "del --force while mounted"
 echo PASS

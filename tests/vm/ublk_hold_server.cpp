@@ -27,9 +27,14 @@ using namespace mqblk;
 class HoldDriver {
  public:
   using Pdu = NoPdu;
-  explicit HoldDriver(uint64_t hold_offset) : hold_offset_(hold_offset) {}
+  HoldDriver(uint64_t hold_offset, bool fail_reads)
+      : hold_offset_(hold_offset), fail_reads_(fail_reads) {}
 
   QueueRqResult<HoldDriver> queue_rq(Hctx<HoldDriver>&, Owned<HoldDriver> rq, bool /*last*/) {
+    if (fail_reads_ && rq.op() == Op::read) {
+      (void)std::move(rq).end(Status::ioerr);
+      return QueueRqResult<HoldDriver>::accepted();
+    }
     if (rq.op() == Op::read && rq.offset() == hold_offset_) {
       std::lock_guard lk(m_);
       held_.push_back(std::move(rq));  // never ended: the driver bug this test is about
@@ -42,6 +47,7 @@ class HoldDriver {
 
  private:
   const uint64_t hold_offset_;
+  const bool fail_reads_;
   std::mutex m_;
   std::vector<Owned<HoldDriver>> held_;
 };
@@ -52,6 +58,8 @@ int main(int argc, char** argv) {
   uint64_t hold_offset = 1 << 20;
   int64_t held_wait_ms = 3000;
   bool recovery = false;
+  bool fail_reads = false;
+  unsigned queues = 1;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--hold-offset" && i + 1 < argc) {
@@ -60,9 +68,14 @@ int main(int argc, char** argv) {
       held_wait_ms = std::strtoll(argv[++i], nullptr, 0);
     } else if (a == "-r") {
       recovery = true;
+    } else if (a == "--fail-reads") {
+      fail_reads = true;
+    } else if (a == "--queues" && i + 1 < argc) {
+      queues = static_cast<unsigned>(std::strtoul(argv[++i], nullptr, 0));
     } else {
       std::fprintf(stderr,
-                   "usage: ublk_hold_server [--hold-offset BYTES] [--held-wait-ms MS] [-r]\n");
+                   "usage: ublk_hold_server [--hold-offset BYTES] [--held-wait-ms MS] [-r] "
+                   "[--queues N] [--fail-reads]\n");
       return 2;
     }
   }
@@ -75,7 +88,7 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
 
   TagSetConfig cfg;
-  cfg.nr_hw_queues = 1;
+  cfg.nr_hw_queues = queues;
   cfg.queue_depth = 16;
   cfg.timeout_ns = 1'000'000'000;
   cfg.hung_report_ns = 500'000'000;
@@ -85,7 +98,7 @@ int main(int argc, char** argv) {
   lim.logical_block_size = lim.physical_block_size = 4096;
   std::unique_ptr<BlockDevice> dev;
   try {
-    dev = std::make_unique<Device<HoldDriver>>(cfg, lim, "hold", hold_offset);
+    dev = std::make_unique<Device<HoldDriver>>(cfg, lim, "hold", hold_offset, fail_reads);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ublk_hold_server: %s\n", e.what());
     return 1;
