@@ -8,6 +8,7 @@ pkgs=(
   liburing-dev libcli11-dev nlohmann-json3-dev libfmt-dev
   clang clang-tidy clang-format libclang-rt-14-dev cppcheck valgrind
   qemu-utils libnbd-bin python3-libnbd fio nbdkit jq time e2fsprogs
+  libgnutls28-dev gnutls-bin
   qemu-system-x86 busybox-static cpio kmod xz-utils
 )
 missing=()

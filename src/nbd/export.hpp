@@ -9,8 +9,11 @@
 #include <string>
 
 #include "mqblk/disk.hpp"
+#include "nbd/tls_options.hpp"
 
 namespace mqblk::nbd {
+
+class TlsServer;  // nbd/tls.hpp
 
 // The largest READ/WRITE payload we accept, and advertise as maximum block size. Requests
 // above the device's max_sectors are split into several engine requests.
@@ -36,6 +39,10 @@ struct ExportInfo {
   bool flush = false;  // volatile write cache: FLUSH is meaningful
   bool fua = false;
   bool rotational = false;
+  // TLS: the policy the handshake applies, and the credentials a connection's session is
+  // made from (non-null unless tls is off; owned by the server, outlives every connection).
+  TlsMode tls = TlsMode::off;
+  const TlsServer* tls_server = nullptr;
 
   bool trim() const noexcept { return max_trim_part != 0 && !read_only; }
   bool write_zeroes() const noexcept { return max_zero_part != 0 && !read_only; }

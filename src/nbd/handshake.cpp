@@ -115,7 +115,7 @@ size_t Handshake::feed(const uint8_t* data, size_t len) {
           phase_ = Phase::opt_header;
           if (opt_ == kOptExportName) {
             close("export name too long");  // EXPORT_NAME has no way to answer an error
-          } else {
+          } else if (!refuse_before_tls()) {
             error(kRepErrTooBig, "option data too long");
           }
         }
@@ -136,8 +136,39 @@ void Handshake::reply(uint32_t type, const std::string& data) {
 
 void Handshake::error(uint32_t type, const char* msg) { reply(type, msg); }
 
+// --tls=require before TLS is up: every option but STARTTLS and ABORT is refused (the
+// export is not described, nor listed). Returns true when it refused opt_.
+bool Handshake::refuse_before_tls() {
+  if (exp_.tls != TlsMode::require || tls_active_) return false;
+  if (opt_ == kOptStartTls || opt_ == kOptAbort) return false;
+  if (opt_ == kOptExportName) {
+    close("NBD_OPT_EXPORT_NAME before NBD_OPT_STARTTLS (the server requires TLS)");
+  } else {
+    error(kRepErrTlsReqd, "TLS is required: send NBD_OPT_STARTTLS first");
+  }
+  return true;
+}
+
+void Handshake::handle_starttls() {
+  if (exp_.tls == TlsMode::off) {
+    return error(kRepErrPolicy, "TLS is off on this server (mqblk nbd --tls=on|require)");
+  }
+  if (tls_active_) return error(kRepErrInvalid, "TLS is already active");
+  if (!data_.empty()) return error(kRepErrInvalid, "NBD_OPT_STARTTLS takes no data");
+  reply(kRepAck);
+  state_ = State::starttls;
+}
+
+void Handshake::tls_started() {
+  if (state_ != State::starttls) return;
+  tls_active_ = true;
+  neg_ = Negotiated{};  // nothing negotiated in the clear survives (structured replies...)
+  state_ = State::options;
+}
+
 void Handshake::handle_option() {
   phase_ = Phase::opt_header;
+  if (refuse_before_tls()) return;
   switch (opt_) {
     case kOptExportName:
       if (!export_matches(data_)) {
@@ -160,7 +191,7 @@ void Handshake::handle_option() {
       reply(kRepAck);
       return;
     }
-    case kOptStartTls: return error(kRepErrUnsup, "TLS is not supported by this server");
+    case kOptStartTls: return handle_starttls();
     case kOptInfo: return handle_info_go(false);
     case kOptGo: return handle_info_go(true);
     case kOptStructuredReply:

@@ -6,7 +6,11 @@
 //
 // Invariants: output() starts with the greeting; feed() consumes bytes only while state()
 // is options, so bytes after the end of the handshake (a pipelined first request) are left
-// to the caller; once state() is transmission or closed it never changes again. Option
+// to the caller; once state() is transmission or closed it never changes again. State
+// starttls: the ACK of NBD_OPT_STARTTLS is the last thing in output(); the caller sends it
+// in the clear, runs the TLS handshake and calls tls_started(), after which options go on
+// (inside TLS) with everything negotiated before forgotten, as the protocol demands. With
+// ExportInfo::tls require, no option but STARTTLS and ABORT is answered before that. Option
 // payloads longer than kMaxOptionLength are skipped (never stored) and answered with
 // NBD_REP_ERR_TOO_BIG, so memory stays bounded whatever the client sends.
 #pragma once
@@ -30,7 +34,7 @@ struct Negotiated {
 
 class Handshake {
  public:
-  enum class State { options, transmission, closed };
+  enum class State { options, starttls, transmission, closed };
 
   explicit Handshake(const ExportInfo& exp);
 
@@ -42,6 +46,9 @@ class Handshake {
   const Negotiated& negotiated() const noexcept { return neg_; }
   // Bytes to send to the client; the caller erases what it has sent.
   std::string& output() noexcept { return out_; }
+  // After starttls: TLS is up, options go on.
+  void tls_started();
+  bool tls_active() const noexcept { return tls_active_; }
   // Why the handshake ended in closed (for the log).
   const std::string& close_reason() const noexcept { return reason_; }
 
@@ -56,12 +63,15 @@ class Handshake {
   void handle_meta_context(bool set);
   void send_info_export();
   void close(const char* why);
+  bool refuse_before_tls();
+  void handle_starttls();
   bool export_matches(const std::string& name) const;
 
   const ExportInfo& exp_;
   State state_ = State::options;
   Phase phase_ = Phase::client_flags;
   bool no_zeroes_ = false;
+  bool tls_active_ = false;
   Negotiated neg_;
   std::string out_;
   std::string reason_;
