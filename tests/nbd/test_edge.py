@@ -212,7 +212,7 @@ r.recv(18)
 s.sendall(struct.pack(">I", 3))
 check([t for _, t, _ in r.option(3, b"")] == [2, 1], "NBD_OPT_LIST")
 check(r.option(200, b"abc")[0][1] == 0x80000001, "unknown option -> ERR_UNSUP")
-check(r.option(5, b"")[0][1] == 0x80000001, "STARTTLS -> ERR_UNSUP")
+check(r.option(5, b"")[0][1] == 0x80000002, "STARTTLS under --tls=off -> ERR_POLICY")
 check(r.option(7, struct.pack(">I", 3) + b"bad" + struct.pack(">H", 0))[0][1] == 0x80000006,
       "GO unknown export -> ERR_UNKNOWN")
 check(r.option(7, struct.pack(">IH", 0, 0))[-1][1] == 1, "GO after errors")

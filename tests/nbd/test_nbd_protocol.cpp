@@ -137,13 +137,65 @@ TEST(NbdHandshake, UnknownOptionsAndTlsGetErrorsAndHandshakeGoesOn) {
   EXPECT_EQ(h.state(), Handshake::State::options);
   auto r = replies(h.output());
   ASSERT_EQ(r.size(), 7u);
-  EXPECT_EQ(r[0].type, kRepErrUnsup);
+  EXPECT_EQ(r[0].type, kRepErrPolicy);  // --tls=off
   EXPECT_EQ(r[1].type, kRepErrUnsup);
   EXPECT_EQ(r[2].type, kRepServer);
   EXPECT_EQ(r[3].type, kRepAck);
   EXPECT_EQ(r[4].type, kRepErrUnknown);
   EXPECT_EQ(r[5].type, kRepErrInvalid);
   EXPECT_EQ(r[6].type, kRepErrInvalid);  // meta context before structured replies
+}
+
+// --tls=require: before STARTTLS every option but STARTTLS and ABORT gets TLS_REQD (the
+// export is neither listed nor described); STARTTLS pauses the handshake until TLS is up,
+// after which what was negotiated is forgotten and STARTTLS again is invalid.
+TEST(NbdHandshake, TlsRequiredRefusesOptionsUntilStartTls) {
+  ExportInfo e = test_export();
+  e.tls = TlsMode::require;
+  Handshake h(e);
+  const std::string after = opt(kOptList, "");
+  feed(h, client_flags() + opt(kOptList, "") + opt(kOptGo, go_data("")) +
+              opt(kOptStructuredReply, "") + opt(kOptStartTls, "x") + opt(kOptStartTls, "") +
+              after);
+  EXPECT_EQ(h.state(), Handshake::State::starttls);
+  auto r = replies(h.output());
+  ASSERT_EQ(r.size(), 5u);
+  for (int i = 0; i < 3; i++) EXPECT_EQ(r[i].type, kRepErrTlsReqd);
+  EXPECT_EQ(r[3].type, kRepErrInvalid);  // STARTTLS with data
+  EXPECT_EQ(r[4].type, kRepAck);
+  EXPECT_EQ(h.output().find(e.name), std::string::npos);
+  EXPECT_FALSE(h.negotiated().structured_replies);
+  h.output().clear();
+  // Bytes after STARTTLS are not consumed before tls_started().
+  EXPECT_EQ(h.feed(reinterpret_cast<const uint8_t*>(after.data()), after.size()), 0u);
+  h.tls_started();
+  EXPECT_TRUE(h.tls_active());
+  feed(h, opt(kOptStartTls, "") + after);
+  r = replies(h.output(), 0);
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_EQ(r[0].type, kRepErrInvalid);  // STARTTLS twice
+  EXPECT_EQ(r[1].type, kRepServer);
+  EXPECT_EQ(r[2].type, kRepAck);
+}
+
+TEST(NbdHandshake, TlsRequiredExportNameBeforeTlsCloses) {
+  ExportInfo e = test_export();
+  e.tls = TlsMode::require;
+  Handshake h(e);
+  feed(h, client_flags() + opt(kOptExportName, ""));
+  EXPECT_EQ(h.state(), Handshake::State::closed);
+}
+
+TEST(NbdHandshake, TlsOnForgetsStructuredRepliesAcrossStartTls) {
+  ExportInfo e = test_export();
+  e.tls = TlsMode::on;
+  Handshake h(e);
+  feed(h, client_flags() + opt(kOptStructuredReply, "") + opt(kOptStartTls, ""));
+  ASSERT_EQ(h.state(), Handshake::State::starttls);
+  EXPECT_TRUE(h.negotiated().structured_replies);
+  h.tls_started();
+  EXPECT_FALSE(h.negotiated().structured_replies);
+  EXPECT_EQ(h.state(), Handshake::State::options);
 }
 
 TEST(NbdHandshake, OversizedOptionIsSkippedNotStored) {
