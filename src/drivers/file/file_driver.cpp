@@ -293,6 +293,7 @@ void FileDriver::on_cqe(Ring& r, RequestId id, int res) {
     case Step::rw:
       if (res < 0) break;
       if (res == 0) {  // the file ended early (truncated under us) or the disk wrote nothing
+        report_error(r, rq, -EIO);
         std::move(rq).end(Status::ioerr);
         return;
       }
@@ -337,7 +338,16 @@ void FileDriver::on_cqe(Ring& r, RequestId id, int res) {
     case Step::punch:
     case Step::zero_alloc: break;
   }
+  if (res < 0 && res != -ECANCELED) report_error(r, rq, res);
   std::move(rq).end(res < 0 ? status_of(res) : Status::ok);
+}
+
+// One line per failed request, for the first 16 (a dying disk must not flood the log).
+void FileDriver::report_error(Ring& r, const Owned<FileDriver>& rq, int res) noexcept {
+  if (errors_reported_.fetch_add(1, std::memory_order_relaxed) >= 16) return;
+  std::fprintf(stderr, "file: queue %u: %s of %u bytes at offset %llu failed: %s\n",
+               r.hctx->index(), to_string(rq.op()).data(), rq.bytes(),
+               static_cast<unsigned long long>(rq.offset()), std::strerror(-res));
 }
 
 }  // namespace mqblk::file

@@ -103,6 +103,7 @@ class FileDriver {
   unsigned drain_cq_locked(Ring& r, bool* stop);
   void on_cqe(Ring& r, RequestId id, int res);
   void stop_reapers() noexcept;
+  void report_error(Ring& r, const Owned<FileDriver>& rq, int res) noexcept;
 
   std::shared_ptr<Backing> backing_;
   const int direct_index_;  // fixed-file index of the descriptor reads and writes use
@@ -110,6 +111,7 @@ class FileDriver {
   const bool block_device_;
   std::atomic<bool> zero_range_unsupported_{false};  // learned from the first EOPNOTSUPP
   std::atomic<uint64_t> cancelled_in_kernel_{0};
+  std::atomic<unsigned> errors_reported_{0};
   std::vector<std::unique_ptr<Ring>> rings_;
 };
 
