@@ -487,6 +487,18 @@ int Server::run() {
             "root); add without it");
         return failed_start(ctl.get());
       }
+      if (spec_.unprivileged) {
+        // Every later command about the device needs access to /dev/ublkcN, which udev
+        // hands to this user (the rule in data/udev) some time after ADD_DEV.
+        std::string cdev = "/dev/ublkc" + std::to_string(id_);
+        int fd = open_retrying(cdev, O_RDWR | O_CLOEXEC);
+        if (fd < 0) {
+          fail("cannot open " + cdev + ": " + errno_text(errno) +
+               " within 10 s; is the udev rule of docs/ublk.md (Unprivileged devices) installed?");
+          return failed_start(ctl.get());
+        }
+        ::close(fd);
+      }
       buf_bytes_ = out.max_io_buf_bytes < buf_bytes_ ? out.max_io_buf_bytes : buf_bytes_;
       if (out.nr_hw_queues < nq) {
         // The kernel gives at most one queue per CPU; the device gets what it accepted.
