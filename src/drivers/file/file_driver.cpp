@@ -233,9 +233,9 @@ void FileDriver::resubmit(Ring& r, Owned<FileDriver> rq) {
 
 unsigned FileDriver::poll(Hctx<FileDriver>& h) {
   Ring& r = *rings_[h.index()];
-  if (!io_uring_cq_ready(&r.ring) || !r.cq_lock.try_lock()) return 0;
+  if (!r.cq_lock.try_lock()) return 0;  // the CQ head is read only under cq_lock
   bool stop = false;
-  unsigned n = drain_cq_locked(r, &stop);
+  unsigned n = io_uring_cq_ready(&r.ring) ? drain_cq_locked(r, &stop) : 0;
   r.cq_lock.unlock();
   return n;
 }
@@ -258,15 +258,16 @@ unsigned FileDriver::drain_cq_locked(Ring& r, bool* stop) {
 }
 
 // The stop mark is submitted only once the Device has waited for every request, when no
-// poll() runs any more: the reaper is the one that sees it.
+// poll() runs any more: the reaper is the one that sees it. The reaper sleeps in the
+// kernel until a CQE is there (io_uring_enter with GETEVENTS reads the CQ head itself)
+// rather than peeking at the CQ head, which poll() may be moving under cq_lock.
 void FileDriver::reap_loop(Ring& r) {
   for (;;) {
-    io_uring_cqe* cqe = nullptr;
-    int rc = io_uring_wait_cqe(&r.ring, &cqe);
-    if (rc == -EINTR || rc == -EAGAIN) continue;
-    if (rc < 0) {
+    int rc = io_uring_enter(r.ring.ring_fd, 0, 1, IORING_ENTER_GETEVENTS, nullptr);
+    const int err = rc == -1 ? errno : -rc;  // -errno, or -1 and errno, by liburing version
+    if (rc < 0 && err != EINTR && err != EAGAIN && err != EBUSY) {
       std::fprintf(stderr, "file: queue %u: waiting for io_uring completions failed: %s\n",
-                   r.hctx->index(), std::strerror(-rc));
+                   r.hctx ? r.hctx->index() : 0u, std::strerror(err));
       continue;
     }
     bool stop = false;
