@@ -4,7 +4,8 @@
 # (--cpus_allowed=1), against /dev/nullb0 (null_blk irqmode=0 hw_queue_depth=128) and
 # mqblk's null irqmode=0 over ublk with -q 1 and -q 2, alternating. Only the ratios mean
 # anything under emulation. Env: RT (s per run, 6), ROUNDS (2), COPY (auto|user|mapped),
-# OUT (where fio's JSON lands, build/bench-ublk).
+# SCHED (the scheduler every device gets, none), OUT (where fio's JSON lands,
+# build/bench-ublk).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -16,4 +17,4 @@ cp "$here/vm-bench.sh" "$stage/"
 export VM_NULLBLK_ARGS="irqmode=0 hw_queue_depth=128"
 export VM_CACHE_DIR=${VM_CACHE_DIR:-$root/build/vm-cache}
 "$root/../shared/vm/run-in-vm.sh" -q -c 2 -t 600 -b jq -o "${OUT:-$root/build/bench-ublk}" "$stage" \
-  "RT=${RT:-6} ROUNDS=${ROUNDS:-2} COPY=${COPY:-auto} ./vm-bench.sh"
+  "RT=${RT:-6} ROUNDS=${ROUNDS:-2} COPY=${COPY:-auto} SCHED=${SCHED:-none} ./vm-bench.sh"

@@ -10,6 +10,13 @@ q1=$(mqblk add -q 1 -d 128 --copy "$COPY" null size=4G irqmode=0) || exit 1
 q2=$(mqblk add -q 2 -d 128 --copy "$COPY" null size=4G irqmode=0) || exit 1
 devs="/dev/nullb0 $q1 $q2"
 names=(null_blk ublk_q1 ublk_q2)
+# Every device on the same scheduler (SCHED, default none): a one-queue null_blk gets
+# mq-deadline from the kernel, which a ublk device of mqblk's does not.
+for d in $devs; do
+  s=/sys/block/${d#/dev/}/queue/scheduler
+  echo "${SCHED:-none}" > "$s" 2>/dev/null
+  echo "$d: scheduler $(cat "$s")"
+done
 jobs="randread:1 randread:32 randwrite:32"
 mkdir -p /out
 declare -A sum

@@ -191,7 +191,7 @@ abi::DevInfo Control::get_dev_info(uint32_t dev_id) {
     run(abi::kUCmdGetDevInfo2, c, "GET_DEV_INFO2");
     return info;
   } catch (const UblkError& e) {
-    // Kernels before 6.5 lack GET_DEV_INFO2; an unprivileged device needs it.
+    // Older kernels lack GET_DEV_INFO2; an unprivileged device needs it.
     if (e.err() == ENODEV || unprivileged_) throw;
   }
   c = make_cmd(dev_id);
