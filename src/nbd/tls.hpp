@@ -10,6 +10,12 @@
 // rest, decrypted data the caller had no room for), which no new edge will announce. So a
 // short read means nothing here: recv() reads on until the buffer is full or the socket
 // says EAGAIN, and drained() tells the caller which of the two ended it.
+//
+// Reads from the socket go through a read-ahead buffer (kReadAhead): GnuTLS asks for a
+// record's 5-byte header and then its body, two receives per record, where one receive
+// now brings many records (a client's small requests). Not while records are large, where
+// read-ahead would only add a copy (see pull()). GnuTLS says EAGAIN only once that buffer
+// is empty and the socket said EAGAIN.
 #pragma once
 
 #include <gnutls/gnutls.h>
@@ -17,6 +23,7 @@
 #include <sys/uio.h>
 
 #include <cstddef>
+#include <memory>
 #include <string>
 
 #include "nbd/tls_options.hpp"
@@ -86,11 +93,21 @@ class TlsSession {
   const std::string& why() const noexcept { return why_; }
 
   static constexpr size_t kMaxBatch = 256u << 10;
+  static constexpr size_t kReadAhead = 64u << 10;
 
  private:
   ssize_t fail_io(int err);
+  static ssize_t pull(gnutls_transport_ptr_t self, void* data, size_t size);
+  static int pull_timeout(gnutls_transport_ptr_t self, unsigned ms);
 
   gnutls_session_t s_ = nullptr;
+  int fd_;
+  std::unique_ptr<char[]> rbuf_;  // kReadAhead bytes; [rhead_, rtail_) not yet pulled
+  size_t rhead_ = 0;
+  size_t rtail_ = 0;
+  bool big_records_ = false;  // the last record body pulled was >= kBigRecord
+  static constexpr size_t kRecordHeader = 5;
+  static constexpr size_t kBigRecord = 8u << 10;
   bool established_ = false;
   bool drained_ = false;
   bool blocked_ = false;
