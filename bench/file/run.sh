@@ -6,7 +6,10 @@
 # Usage: bench/file/run.sh [BUILD_DIR] [-r ROUNDS] [-T SECONDS]
 #   BUILD_DIR defaults to build. Cases: O_DIRECT on a file in /tmp, buffered on tmpfs
 #   (/dev/shm); workloads: 4k randread and randwrite at QD32, 128k sequential read and write
-#   at QD8. One job each (one thread, one hardware queue for mqblk).
+#   at QD8. One job each (one thread, one hardware queue for mqblk). Also CPU time per I/O
+#   (us: mqblk's whole process, its reaper thread included; fio's job), and its ratio: on a
+#   loaded host mqblk's two threads can take more CPU than fio's one, so read the IOPS
+#   ratio beside it.
 # Paste the table into docs/benchmarks.md.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
@@ -38,27 +41,31 @@ median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1
 run_mqblk() {  # file direct rw bs qd
   "$mqblk" bench --json --runtime "${secs}s" --rw "$3" --bs "$4" --iodepth "$5" \
     file path="$1" direct="$2" hw_queue_depth=64 |
-    $PY -c 'import json,sys; print(round(json.load(sys.stdin)["iops"]))'
+    $PY -c 'import json,sys; j=json.load(sys.stdin); c=j["cpu"]; print(round(j["iops"]), (c["user_s"]+c["sys_s"])/j["ios"]*1e6)'
 }
 run_fio() {  # file direct rw bs qd
   fio --name=b --filename="$1" --direct="$2" --ioengine=io_uring --rw="$3" --bs="$4" \
     --iodepth="$5" --size=$size --runtime="$secs" --time_based --output-format=json |
-    $PY -c 'import json,sys; j=json.load(sys.stdin)["jobs"][0]; print(round(j["read"]["iops"]+j["write"]["iops"]))'
+    $PY -c 'import json,sys; j=json.load(sys.stdin)["jobs"][0]; n=j["read"]["total_ios"]+j["write"]["total_ios"]; t=j["job_runtime"]/1000; print(round(j["read"]["iops"]+j["write"]["iops"]), (j["usr_cpu"]+j["sys_cpu"])/100*t/n*1e6)'
 }
 
-printf '%-22s %-14s %12s %12s %7s\n' case workload "mqblk IOPS" "fio IOPS" ratio
+printf '%-22s %-18s %11s %11s %7s %9s %9s %9s\n' case workload "mqblk IOPS" "fio IOPS" ratio \
+  "mqblk us" "fio us" "CPU ratio"
 for c in "O_DIRECT,/tmp(ext4) $ext/disk.img 1" "buffered,tmpfs $shm/disk.img 0"; do
   read -r label file direct <<<"$c"
   for w in "randread 4k 32" "randwrite 4k 32" "read 128k 8" "write 128k 8"; do
     read -r rw bs qd <<<"$w"
-    m=() f=()
+    m=() f=() mc=() fc=()
     for ((i = 0; i < rounds; i++)); do
-      m+=("$(run_mqblk "$file" "$direct" "$rw" "$bs" "$qd")")
-      f+=("$(run_fio "$file" "$direct" "$rw" "$bs" "$qd")")
+      read -r iops cpu <<<"$(run_mqblk "$file" "$direct" "$rw" "$bs" "$qd")"
+      m+=("$iops") mc+=("$cpu")
+      read -r iops cpu <<<"$(run_fio "$file" "$direct" "$rw" "$bs" "$qd")"
+      f+=("$iops") fc+=("$cpu")
     done
-    mm=$(median "${m[@]}") fm=$(median "${f[@]}")
-    printf '%-22s %-14s %12s %12s %7.2f\n' "$label" "$rw $bs QD$qd" "$mm" "$fm" \
-      "$(awk -v a="$mm" -v b="$fm" 'BEGIN {print a / b}')"
+    mm=$(median "${m[@]}") fm=$(median "${f[@]}") mcm=$(median "${mc[@]}") fcm=$(median "${fc[@]}")
+    printf '%-22s %-18s %11s %11s %7.2f %9.2f %9.2f %9.2f\n' "$label" "$rw $bs QD$qd" "$mm" "$fm" \
+      "$(awk -v a="$mm" -v b="$fm" 'BEGIN {print a / b}')" "$mcm" "$fcm" \
+      "$(awk -v a="$mcm" -v b="$fcm" 'BEGIN {print a / b}')"
   done
 done
 echo "(median of $rounds rounds of ${secs}s, alternating; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg))"

@@ -12,7 +12,7 @@ check "mount ram0" within 30 mount -t ext4 /dev/ram0 /mnt/e
 
 verify_fio() {  # what, device
   within 120 fio --name=v --filename="$2" --direct=1 --ioengine=libaio --rw=randwrite --bs=4k \
-    --iodepth=16 --size=32M --verify=crc32c --do_verify=1 --verify_fatal=1 --output=/tmp/fio.out ||
+    --iodepth=16 --size=16M --verify=crc32c --do_verify=1 --verify_fatal=1 --output=/tmp/fio.out ||
     fail "$1: fio verify: $(tail -5 /tmp/fio.out)"
   grep -q "err= 0" /tmp/fio.out || fail "$1: fio errors: $(tail -5 /tmp/fio.out)"
   ok "$1: fio randwrite + verify"
