@@ -4,8 +4,10 @@
 # 4k randread QD32, 4k randwrite QD32 and 64k sequential write QD8, over the first SIZE_MB
 # of each device (written once first, so that reads find data), devices alternating per
 # job and round. Prints IOPS per run and the ublk/brd ratio per job. Only the ratios mean
-# anything under emulation. Env: RT (s per run, 6), ROUNDS (2), SIZE_MB (256), Q (ublk
-# queues, 2).
+# anything under emulation. A third device, the same null without a store
+# (memory_backed=0), shows what the data path costs without the copy into the page store.
+# Env: RT (s per run, 6), ROUNDS (2), SIZE_MB (256), Q (ublk queues, 2), COPY
+# (auto|user|mapped).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -16,4 +18,4 @@ cp "$bin" "$stage/mqblk"
 cp "$here/vm-brd.sh" "$stage/"
 export VM_CACHE_DIR=${VM_CACHE_DIR:-$root/build/vm-cache}
 "$root/../shared/vm/run-in-vm.sh" -q -c 2 -t 600 -b jq "$stage" \
-  "RT=${RT:-6} ROUNDS=${ROUNDS:-2} SIZE_MB=${SIZE_MB:-256} Q=${Q:-2} ./vm-brd.sh"
+  "RT=${RT:-6} ROUNDS=${ROUNDS:-2} SIZE_MB=${SIZE_MB:-256} Q=${Q:-2} COPY=${COPY:-auto} ./vm-brd.sh"

@@ -5,14 +5,22 @@ RT=${RT:-6}
 ROUNDS=${ROUNDS:-2}
 SIZE_MB=${SIZE_MB:-256}
 Q=${Q:-2}
+COPY=${COPY:-auto}
 modprobe brd rd_nr=1 rd_size=$((SIZE_MB * 1024)) || exit 1
-u=$(mqblk add -q "$Q" -d 128 null size=${SIZE_MB}M memory_backed=1) || exit 1
-devs="/dev/ram0 $u"
-names=(brd ublk)
+u=$(mqblk add -q "$Q" -d 128 --copy "$COPY" null size=${SIZE_MB}M memory_backed=1) || exit 1
+# The same without a store (memory_backed=0): what the data path costs without the copy
+# into the page store, for reading the gap.
+n=$(mqblk add -q "$Q" -d 128 --copy "$COPY" null size=${SIZE_MB}M) || exit 1
+devs="/dev/ram0 $u $n"
+names=(brd ublk ublk_nostore)
 for d in $devs; do
   s=/sys/block/${d#/dev/}/queue/scheduler
-  echo none > "$s" 2>/dev/null
-  echo "$d: scheduler $(cat "$s")"
+  if [ -e "$s" ]; then
+    echo none > "$s" 2>/dev/null
+    echo "$d: scheduler $(cat "$s")"
+  else
+    echo "$d: bio-based, no scheduler"
+  fi
   fio --name=fill --filename="$d" --ioengine=io_uring --direct=1 --rw=write --bs=1M \
     --iodepth=8 --size=${SIZE_MB}M >/dev/null 2>&1 || { echo "fill $d failed"; exit 1; }
 done
@@ -36,10 +44,10 @@ for r in $(seq 1 "$ROUNDS"); do
   done
 done
 echo
-echo "job                    brd      ublk (ratio)"
+echo "job                    brd      ublk (ratio)   ublk_nostore (ratio)"
 for job in $jobs; do
-  b=${sum[brd-$job]}; a=${sum[ublk-$job]}
-  awk -v j="$job" -v b="$b" -v a="$a" -v R="$ROUNDS" 'BEGIN {
-    printf "%-18s %8d %9d (%.2f)\n", j, b/R, a/R, a/b }'
+  b=${sum[brd-$job]}; a=${sum[ublk-$job]}; c=${sum[ublk_nostore-$job]}
+  awk -v j="$job" -v b="$b" -v a="$a" -v c="$c" -v R="$ROUNDS" 'BEGIN {
+    printf "%-18s %8d %9d (%.2f) %9d (%.2f)\n", j, b/R, a/R, a/b, c/R, c/b }'
 done
 mqblk del -a >/dev/null

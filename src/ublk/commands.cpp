@@ -355,7 +355,9 @@ std::string mount_point_of(uint32_t id) {
     while (dirent* e = readdir(dir)) {  // NOLINT(concurrency-mt-unsafe)
       std::string n = e->d_name;
       if (n.rfind(name + "p", 0) != 0) continue;
-      if (std::string d = read_line(sys + "/" + n + "/dev"); !d.empty()) devs.push_back(d);
+      std::string part = sys;
+      part.append("/").append(n).append("/dev");
+      if (std::string d = read_line(part); !d.empty()) devs.push_back(d);
     }
     closedir(dir);
   }

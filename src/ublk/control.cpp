@@ -61,13 +61,16 @@ int Control::run(uint32_t cmd_op, abi::CtrlCmd& cmd, const char* name) {
   const uint16_t len = cmd.len;
   std::vector<char> buf(path.size() + len);
   std::memcpy(buf.data(), path.data(), path.size());
-  if (len > 0) std::memcpy(buf.data() + path.size(), reinterpret_cast<const void*>(addr), len);
+  // The ABI carries the caller's buffer as a u64 (cmd.addr); it is ours, set by set_buf.
+  if (len > 0)
+    std::memcpy(buf.data() + path.size(), reinterpret_cast<const void*>(addr),  // NOLINT
+                len);
   abi::CtrlCmd c = cmd;
   c.addr = reinterpret_cast<uint64_t>(buf.data());
   c.len = static_cast<uint16_t>(buf.size());
   c.dev_path_len = static_cast<uint16_t>(path.size());
   int r = run_raw(cmd_op, c, name);
-  if (len > 0) std::memcpy(reinterpret_cast<void*>(addr), buf.data() + path.size(), len);
+  if (len > 0) std::memcpy(reinterpret_cast<void*>(addr), buf.data() + path.size(), len);  // NOLINT
   return r;
 }
 
