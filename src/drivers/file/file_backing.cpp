@@ -64,7 +64,7 @@ Backing::~Backing() {
 void Backing::open_files(const FileConfig& cfg, bool create) {
   struct stat st {};
   if (stat(cfg.path.c_str(), &st) != 0) {
-    if (errno != ENOENT) fail(cfg, fmt::format("cannot stat it: {}", std::strerror(errno)));
+    if (errno != ENOENT) fail(cfg, fmt::format("cannot stat it: {}", errno_text(errno)));
     if (cfg.size_bytes == 0)
       fail(cfg, "no such file (create it, or give size=BYTES to have it created)");
     if (cfg.readonly) fail(cfg, "no such file, and readonly=1 cannot create it (drop readonly=1)");
@@ -83,15 +83,16 @@ void Backing::open_files(const FileConfig& cfg, bool create) {
   int flags = access_mode | O_CLOEXEC;
   if (!exists_) {
     fd_buffered_ = open(cfg.path.c_str(), flags | O_CREAT | O_EXCL, 0644);
-    if (fd_buffered_ < 0) fail(cfg, fmt::format("cannot create it: {}", std::strerror(errno)));
+    if (fd_buffered_ < 0) fail(cfg, fmt::format("cannot create it: {}", errno_text(errno)));
     created_ = true;
     exists_ = true;
   } else {
     fd_buffered_ = open(cfg.path.c_str(), flags);
-    if (fd_buffered_ < 0)
+    if (fd_buffered_ < 0) {
+      const int e = errno;
       fail(cfg, fmt::format("cannot open it {}: {}{}", cfg.readonly ? "read-only" : "read-write",
-                            std::strerror(errno),
-                            errno == EACCES || errno == EROFS ? " (try readonly=1)" : ""));
+                            errno_text(e), e == EACCES || e == EROFS ? " (try readonly=1)" : ""));
+    }
   }
   fd_ = fd_buffered_;
   if (cfg.direct == DirectMode::off) return;
@@ -101,7 +102,7 @@ void Backing::open_files(const FileConfig& cfg, bool create) {
     if (cfg.direct == DirectMode::on)
       fail(cfg, fmt::format("direct=1 but its file system refuses O_DIRECT ({}): use direct=0 "
                             "(buffered) or direct=auto",
-                            std::strerror(errno)));
+                            errno_text(errno)));
     return;  // auto: buffered
   }
   struct statx sx {};
@@ -144,7 +145,7 @@ void Backing::probe_limits(const FileConfig& cfg, bool create) {
     unsigned int phys = 0;
     uint64_t bytes = 0;
     if (ioctl(fd, BLKGETSIZE64, &bytes) != 0)
-      fail(cfg, fmt::format("BLKGETSIZE64: {}", std::strerror(errno)));
+      fail(cfg, fmt::format("BLKGETSIZE64: {}", errno_text(errno)));
     dev_size = bytes;
     if (ioctl(fd, BLKSSZGET, &lbs) == 0 && lbs > 0) min_lbs = static_cast<uint32_t>(lbs);
     if (ioctl(fd, BLKPBSZGET, &phys) == 0 && phys > 0) pbs = phys;
@@ -182,7 +183,7 @@ void Backing::probe_limits(const FileConfig& cfg, bool create) {
   l.physical_block_size = std::max(lbs, pbs);
 
   // Size: size= larger grows a file (never a block device), smaller serves a prefix.
-  uint64_t cap = dev_size;
+  uint64_t cap = 0;
   if (cfg.size_bytes) {
     if (cfg.size_bytes % lbs)
       throw ConfigError(
@@ -212,7 +213,7 @@ void Backing::probe_limits(const FileConfig& cfg, bool create) {
   }
   if (create && !block_device_ && cap > file_size_) {
     if (ftruncate(fd, static_cast<off_t>(cap)) != 0)
-      fail(cfg, fmt::format("cannot grow it to {} bytes: {}", cap, std::strerror(errno)));
+      fail(cfg, fmt::format("cannot grow it to {} bytes: {}", cap, errno_text(errno)));
   }
   if (created_)
     note_ = fmt::format("created {} ({} bytes, sparse)", cfg.path, cap);

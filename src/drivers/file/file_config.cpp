@@ -5,6 +5,7 @@
 
 #include <bit>
 #include <charconv>
+#include <cstring>
 #include <string_view>
 
 namespace mqblk::file {
@@ -111,6 +112,11 @@ FileConfig parse_file_config(const std::vector<std::string>& kv) {
     throw ConfigError(
         "file: no path given: name the file or block device (file path=/tmp/disk.img)");
   return c;
+}
+
+std::string errno_text(int err) {
+  char buf[128];
+  return strerror_r(err, buf, sizeof buf);  // GNU: returns the message (maybe not in buf)
 }
 
 std::vector<mqblk::AttributeInfo> file_attributes() {

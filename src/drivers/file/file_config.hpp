@@ -35,4 +35,7 @@ FileConfig parse_file_config(const std::vector<std::string>& kv);
 
 std::vector<mqblk::AttributeInfo> file_attributes();
 
+// strerror(err) without strerror's thread-safety trap (the reapers report errors too).
+std::string errno_text(int err);
+
 }  // namespace mqblk::file

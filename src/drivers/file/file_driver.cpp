@@ -50,7 +50,7 @@ FileDriver::FileDriver(std::shared_ptr<Backing> backing, unsigned nr_queues, uns
     if (rc < 0) {
       stop_reapers();
       throw ConfigError(fmt::format(
-          "file: cannot create an io_uring of {} entries: {}{}", entries, std::strerror(-rc),
+          "file: cannot create an io_uring of {} entries: {}{}", entries, errno_text(-rc),
           rc == -ENOMEM ? " (raise RLIMIT_MEMLOCK or lower hw_queue_depth)" : ""));
     }
     r->ready = true;
@@ -61,7 +61,7 @@ FileDriver::FileDriver(std::shared_ptr<Backing> backing, unsigned nr_queues, uns
       rings_.push_back(std::move(r));
       stop_reapers();
       throw ConfigError(
-          fmt::format("file: cannot register the file with io_uring: {}", std::strerror(-rc)));
+          fmt::format("file: cannot register the file with io_uring: {}", errno_text(-rc)));
     }
     rings_.push_back(std::move(r));
   }
@@ -267,7 +267,7 @@ void FileDriver::reap_loop(Ring& r) {
     const int err = rc == -1 ? errno : -rc;  // -errno, or -1 and errno, by liburing version
     if (rc < 0 && err != EINTR && err != EAGAIN && err != EBUSY) {
       std::fprintf(stderr, "file: queue %u: waiting for io_uring completions failed: %s\n",
-                   r.hctx ? r.hctx->index() : 0u, std::strerror(err));
+                   r.hctx ? r.hctx->index() : 0u, errno_text(err).c_str());
       continue;
     }
     bool stop = false;
@@ -348,7 +348,7 @@ void FileDriver::report_error(Ring& r, const Owned<FileDriver>& rq, int res) noe
   if (errors_reported_.fetch_add(1, std::memory_order_relaxed) >= 16) return;
   std::fprintf(stderr, "file: queue %u: %s of %u bytes at offset %llu failed: %s\n",
                r.hctx->index(), to_string(rq.op()).data(), rq.bytes(),
-               static_cast<unsigned long long>(rq.offset()), std::strerror(-res));
+               static_cast<unsigned long long>(rq.offset()), errno_text(-res).c_str());
 }
 
 }  // namespace mqblk::file
