@@ -106,6 +106,7 @@ TlsSession::TlsSession(const TlsServer& srv, int fd) : fd_(fd), rbuf_(new char[k
   int r = gnutls_init(&s_, GNUTLS_SERVER | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL);
   if (r < 0) throw std::runtime_error("GnuTLS: " + gnutls_text(r));
   r = gnutls_priority_set(s_, srv.priority_);
+  psk_ = srv.psk_ != nullptr;
   if (r >= 0 && srv.psk_) r = gnutls_credentials_set(s_, GNUTLS_CRD_PSK, srv.psk_);
   if (r >= 0 && srv.x509_) {
     r = gnutls_credentials_set(s_, GNUTLS_CRD_CERTIFICATE, srv.x509_);
@@ -184,8 +185,14 @@ TlsSession::Step TlsSession::handshake() {
       gnutls_free(out.data);
     }
   }
-  if (const char* who = gnutls_psk_server_get_username(s_); who && *who) {
-    why_ += std::string(" (PSK identity \"") + who + "\")";
+  if (r == GNUTLS_E_CERTIFICATE_REQUIRED || r == GNUTLS_E_NO_CERTIFICATE_FOUND) {
+    why_ += " (--tls-verify-peer: the client sent no certificate signed by ca-cert.pem)";
+  }
+  if (psk_) {
+    const char* who = gnutls_psk_server_get_username(s_);
+    why_ += who && *who
+                ? std::string(" (PSK identity \"") + who + "\": is its key the one in --tls-psk?)"
+                : std::string(" (PSK: a wrong key, or an identity not in --tls-psk?)");
   }
   return Step::failed;
 }

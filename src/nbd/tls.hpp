@@ -111,6 +111,7 @@ class TlsSession {
   bool established_ = false;
   bool drained_ = false;
   bool blocked_ = false;
+  bool psk_ = false;  // PSK credentials (for the failure's hint)
   std::string why_;
 };
 

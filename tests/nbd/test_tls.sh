@@ -57,7 +57,7 @@ expect_one_line() {
 
 # ---------------------------------------------------------------- X.509, Unix socket
 start_server --tls=require --tls-certificates "$PKI/server" --name secret-export-name -- \
-  null size=64M memory_backed=1 2> "$LOG"
+  null size=64M memory_backed=1 submit_queues=2 2> "$LOG"  # two I/O threads, sessions on each
 X="nbds+unix:///secret-export-name?socket=$SOCK&tls-certificates=$PKI/client"
 $T nbdinfo "$X" > "$TMP/info" || fail "nbdinfo over TLS"
 grep -q "with TLS, using structured" "$TMP/info" || fail "nbdinfo: no TLS or no structured replies: $(head -1 "$TMP/info")"
