@@ -267,7 +267,9 @@ int QueueServer::set_up() {
   // memory follows the depth (every tag the kernel hands out) instead of the bytes requests
   // move: at -d 4096 the server held 1.75 GB under 4k writes. Best effort: a kernel
   // without THP has nothing to turn off.
-  (void)madvise(m.bufs, m.bufs_len, MADV_NOHUGEPAGE);
+  // MQBLK_UBLK_THP=1 leaves them to THP, to measure the difference (docs/benchmarks.md).
+  const char* thp = std::getenv("MQBLK_UBLK_THP");  // NOLINT(concurrency-mt-unsafe)
+  if (!(thp && std::strcmp(thp, "1") == 0)) (void)madvise(m.bufs, m.bufs_len, MADV_NOHUGEPAGE);
 
   // SINGLE_ISSUER + DEFER_TASKRUN: the kernel's deliveries (task work) run only when this
   // thread enters to wait, in one batch, instead of interrupting it. Older kernels lack
