@@ -7,7 +7,8 @@
 #   BUILD_DIR defaults to build. Cases: O_DIRECT on a file in /tmp, buffered on tmpfs
 #   (/dev/shm); workloads: 4k randread and randwrite at QD32, 128k sequential read and write
 #   at QD8. One job each (one thread, one hardware queue for mqblk). Also CPU time per I/O
-#   (us: mqblk's whole process, its reaper thread included; fio's job), and its ratio: on a
+#   (us: mqblk's whole process by /usr/bin/time, its reaper thread included; fio's job,
+#   by fio), and its ratio: on a
 #   loaded host mqblk's two threads can take more CPU than fio's one, so read the IOPS
 #   ratio beside it.
 # Paste the table into docs/benchmarks.md.
@@ -38,10 +39,11 @@ done
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-run_mqblk() {  # file direct rw bs qd
-  "$mqblk" bench --json --runtime "${secs}s" --rw "$3" --bs "$4" --iodepth "$5" \
-    file path="$1" direct="$2" hw_queue_depth=64 |
-    $PY -c 'import json,sys; j=json.load(sys.stdin); c=j["cpu"]; print(round(j["iops"]), (c["user_s"]+c["sys_s"])/j["ios"]*1e6)'
+run_mqblk() {  # file direct rw bs qd -> IOPS, CPU us per I/O (the whole process: /usr/bin/time)
+  /usr/bin/time -f '%U %S' -o "$ext/time" "$mqblk" bench --json --runtime "${secs}s" --rw "$3" \
+    --bs "$4" --iodepth "$5" file path="$1" direct="$2" hw_queue_depth=64 >"$ext/json"
+  $PY -c 'import json,sys; j=json.load(open(sys.argv[1])); u,s=map(float,open(sys.argv[2]).read().split()[-2:]); print(round(j["iops"]), (u+s)/j["ios"]*1e6)' \
+    "$ext/json" "$ext/time"
 }
 run_fio() {  # file direct rw bs qd
   fio --name=b --filename="$1" --direct="$2" --ioengine=io_uring --rw="$3" --bs="$4" \
