@@ -18,6 +18,8 @@
 #include <vector>
 
 #include "mqblk/device.hpp"
+#include "mqblk/registry.hpp"
+#include "ublk/commands.hpp"
 #include "ublk/server.hpp"
 
 namespace {
@@ -52,9 +54,50 @@ class HoldDriver {
   std::vector<Owned<HoldDriver>> held_;
 };
 
+DiskLimits hold_limits() {
+  DiskLimits lim;
+  lim.capacity_bytes = 16 << 20;
+  lim.logical_block_size = lim.physical_block_size = 4096;
+  return lim;
+}
+
+DevicePlan plan_hold(const std::vector<std::string>&, const DeviceOverrides&) {
+  DevicePlan p;
+  p.limits = hold_limits();
+  p.nr_hw_queues = 1;
+  p.queue_depth = 16;
+  return p;
+}
+
+std::vector<std::unique_ptr<BlockDevice>> make_hold(const std::vector<std::string>&,
+                                                    const DeviceOverrides&) {
+  TagSetConfig cfg;
+  cfg.nr_hw_queues = 1;
+  cfg.queue_depth = 16;
+  std::vector<std::unique_ptr<BlockDevice>> out;
+  out.push_back(std::make_unique<Device<HoldDriver>>(cfg, hold_limits(), "hold", 1 << 20, false));
+  return out;
+}
+
+DriverInfo hold_info() {
+  DriverInfo i;
+  i.name = "hold";
+  i.help = "test driver of ublk_hold_server";
+  i.idempotent_writes = false;  // what `add -i 1` must refuse
+  return i;
+}
+
+const DriverRegistration kHold{hold_info(), &plan_hold, &make_hold};
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 2 && std::string(argv[1]) == "--add-reissue") {
+    ublk::AddOptions o;
+    o.reissue = 1;
+    o.driver = "hold";
+    return ublk::cmd_add(o);
+  }
   uint64_t hold_offset = 1 << 20;
   int64_t held_wait_ms = 3000;
   bool recovery = false;
@@ -93,9 +136,7 @@ int main(int argc, char** argv) {
   cfg.timeout_ns = 1'000'000'000;
   cfg.hung_report_ns = 500'000'000;
   cfg.hung_repeat_ns = 1'000'000'000;
-  DiskLimits lim;
-  lim.capacity_bytes = 16 << 20;
-  lim.logical_block_size = lim.physical_block_size = 4096;
+  DiskLimits lim = hold_limits();
   std::unique_ptr<BlockDevice> dev;
   try {
     dev = std::make_unique<Device<HoldDriver>>(cfg, lim, "hold", hold_offset, fail_reads);

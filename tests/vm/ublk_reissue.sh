@@ -3,7 +3,8 @@
 # `recover`; the requests in flight at the kill (the kernel's inflight count, read just
 # before it; timer completions keep them in the engine) are reissued to the new server, so
 # fio sees no error and no mismatch. -e 1 (FAIL_IO) is refused in one line where the
-# kernel lacks it; -i 1 with -e 1 too.
+# kernel lacks it; -i 1 with -e 1 too, and -i 1 for a driver whose writes are not declared
+# idempotent. Needs ublk_hold_server.
 . ./lib.sh
 
 feat=$(mqblk features --json)
@@ -15,6 +16,11 @@ if ! jq -e '.. | .features? // empty | index("USER_RECOVERY_FAIL_IO")' <<<"$feat
 fi
 out=$(mqblk add -i 1 -e 1 null size=16M 2>&1) && fail "-i 1 -e 1 accepted"
 ok "-i 1 -e 1 refused: $out"
+# A driver that does not declare idempotent writes ("hold" of ublk_hold_server).
+out=$(within 30 ./ublk_hold_server --add-reissue 2>&1) && fail "-i 1 accepted for driver hold"
+[ "$(echo "$out" | wc -l)" = 1 ] && grep -q "idempotent" <<<"$out" \
+  || fail "-i 1 refusal for hold is not one line about idempotent writes: $out"
+ok "-i 1 refused for a driver without idempotent writes: $out"
 check "nothing added by the refusals" no_ublk_devices
 
 dev=$(within 30 mqblk add -i 1 -q 2 -d 64 null size=256M memory_backed=1 irqmode=2 \
