@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
-#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <stdexcept>
@@ -119,12 +118,24 @@ TlsSession::TlsSession(const TlsServer& srv, int fd) : fd_(fd), rbuf_(new char[k
     gnutls_deinit(s_);
     throw std::runtime_error("GnuTLS: " + gnutls_text(r));
   }
-  // Pushes go straight to the socket (GnuTLS's own writev on the descriptor, which is what
-  // the send pointer holds as an int); pulls come through the read-ahead buffer.
-  gnutls_transport_set_ptr2(s_, this,
-                            reinterpret_cast<gnutls_transport_ptr_t>(static_cast<intptr_t>(fd)));
+  // Both directions call back into this session: pushes are one sendmsg on the socket,
+  // pulls come through the read-ahead buffer.
+  gnutls_transport_set_ptr(s_, this);
+  gnutls_transport_set_vec_push_function(s_, &TlsSession::push);
   gnutls_transport_set_pull_function(s_, &TlsSession::pull);
   gnutls_transport_set_pull_timeout_function(s_, &TlsSession::pull_timeout);
+}
+
+ssize_t TlsSession::push(gnutls_transport_ptr_t self, const giovec_t* iov, int n) {
+  auto* t = static_cast<TlsSession*>(self);
+  msghdr m{};
+  m.msg_iov = const_cast<iovec*>(iov);  // giovec_t is struct iovec; sendmsg only reads it
+  m.msg_iovlen = static_cast<size_t>(n);
+  ssize_t r;
+  do r = ::sendmsg(t->fd_, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) gnutls_transport_set_errno(t->s_, errno);
+  return r;
 }
 
 ssize_t TlsSession::pull(gnutls_transport_ptr_t self, void* data, size_t size) {

@@ -97,6 +97,7 @@ class TlsSession {
 
  private:
   ssize_t fail_io(int err);
+  static ssize_t push(gnutls_transport_ptr_t self, const giovec_t* iov, int n);
   static ssize_t pull(gnutls_transport_ptr_t self, void* data, size_t size);
   static int pull_timeout(gnutls_transport_ptr_t self, unsigned ms);
 
