@@ -148,6 +148,11 @@ $T nbdinfo "nbds+unix:///?socket=$SOCK&tls-certificates=$PKI/client" | grep -q "
   fail "--tls=on: TLS client"
 $T $PY "$HERE/test_tls_raw.py" on "$SOCK" "$PKI/ca/cert.pem" || fail "raw STARTTLS checks (on)"
 stop_server
+# The handshake timeout covers the TLS handshake too.
+start_server --handshake-timeout 1 --tls=require --tls-certificates "$PKI/server" -- null size=16M 2> "$LOG"
+$T $PY "$HERE/test_tls_raw.py" stall "$SOCK" || fail "a stalled TLS handshake was kept"
+$T nbdinfo "nbds+unix:///?socket=$SOCK&tls-certificates=$PKI/client" > /dev/null || fail "not serving after a stalled TLS handshake"
+stop_server
 start_server -- null size=16M 2> "$LOG"
 $T $PY "$HERE/test_tls_raw.py" off "$SOCK" || fail "raw STARTTLS checks (off)"
 stop_server

@@ -8,6 +8,7 @@ Usage: test_tls_raw.py MODE SOCKET [CA_CERT]
            before its reply close it too.
   on:      options work in the clear, then STARTTLS upgrades (structured reply forgotten).
   off:     STARTTLS is refused with NBD_REP_ERR_POLICY and the connection goes on.
+  stall:   STARTTLS, then silence: the server's handshake timeout closes the connection.
 Every socket operation has a timeout; exits non-zero with one line on the first mismatch.
 """
 import socket
@@ -162,6 +163,12 @@ def main():
         expect_final(s, OPT_STRUCTURED, REP_ACK, "STRUCTURED_REPLY in the clear")
         expect_final(s, OPT_STARTTLS, REP_ACK, "STARTTLS (--tls=on)")
         after_tls_checks(tls_wrap(s, ca))
+    elif mode == "stall":
+        # STARTTLS acknowledged, then no TLS handshake: the handshake timeout (1 s in the
+        # test) closes the connection; the socket's 5 s timeout bounds the wait.
+        s = connect(path)
+        expect_final(s, OPT_STARTTLS, REP_ACK, "STARTTLS")
+        expect_closed(s, "a TLS handshake that never starts")
     elif mode == "off":
         s = connect(path)
         expect_final(s, OPT_STARTTLS, ERR_POLICY, "STARTTLS under --tls=off")
