@@ -1,5 +1,7 @@
 // `mqblk nbd [options] DRIVER [key=value ...]`: serve a device to NBD clients.
+#include <cstdlib>
 #include <memory>
+#include <string>
 
 #include "cli/command.hpp"
 #include "nbd/server.hpp"
@@ -9,6 +11,7 @@ namespace {
 
 struct NbdArgs {
   nbd::ServerOptions opt;
+  std::string tls = "off";
   std::vector<std::string> positional;
 };
 
@@ -16,6 +19,15 @@ void run(NbdArgs& a) {
   DriverArgs d = split_driver_args(a.positional);
   a.opt.driver = d.driver;
   a.opt.attrs = d.attrs;
+  if (a.tls == "off") {
+    a.opt.tls = nbd::TlsMode::off;
+  } else if (a.tls == "on") {
+    a.opt.tls = nbd::TlsMode::on;
+  } else if (a.tls == "require") {
+    a.opt.tls = nbd::TlsMode::require;
+  } else {
+    fail("--tls=" + a.tls + ": say off, on (clients choose) or require", 1);
+  }
   int code = 0;
   try {
     code = nbd::run_server(a.opt);
@@ -25,6 +37,19 @@ void run(NbdArgs& a) {
     fail(e.what(), 1);
   }
   if (code != 0) throw CLI::RuntimeError(code);
+}
+
+// A number of seconds for the timeouts: 0 (never) to a day, fractions allowed.
+CLI::Validator seconds_check() {
+  return CLI::Validator(
+      [](std::string& v) -> std::string {
+        char* end = nullptr;
+        const double d = std::strtod(v.c_str(), &end);
+        if (v.empty() || *end != '\0' || !(d >= 0 && d <= 86400))
+          return "'" + v + "' is not a number of seconds from 0 (never) to 86400";
+        return {};
+      },
+      "SECONDS");
 }
 
 CommandRegistrar reg(20, [](CLI::App& app) {
@@ -48,6 +73,26 @@ CommandRegistrar reg(20, [](CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::Range(0u, 1000000u));
   s->add_option("--pidfile,-P", a->opt.pidfile, "write the server's pid here once listening");
+  s->add_option("--handshake-timeout", a->opt.handshake_timeout_s,
+                "close a connection that has not finished its handshake after this many "
+                "seconds (0 = never)")
+      ->capture_default_str()
+      ->check(seconds_check());
+  s->add_option("--stall-timeout", a->opt.stall_timeout_s,
+                "close a connection that holds a payload or unread replies and moves no byte "
+                "for this many seconds (0 = never)")
+      ->capture_default_str()
+      ->check(seconds_check());
+  s->add_option("--tls", a->tls,
+                "off, on (clients may upgrade with NBD_OPT_STARTTLS) or require (every "
+                "client must)")
+      ->capture_default_str();
+  s->add_option("--tls-certificates", a->opt.tls_options.certificates_dir,
+                "TLS with X.509: DIR holds ca-cert.pem, server-cert.pem, server-key.pem");
+  s->add_option("--tls-psk", a->opt.tls_options.psk_file,
+                "TLS with pre-shared keys: FILE in psktool's format (identity:hexkey lines)");
+  s->add_flag("--tls-verify-peer", a->opt.tls_options.verify_peer,
+              "X.509: require a client certificate signed by DIR/ca-cert.pem");
   // Not ->required(): split_driver_args() gives the one-line error instead of CLI11's two.
   s->add_option("driver", a->positional,
                 "DRIVER [key=value ...], e.g. null size=1G memory_backed=1");

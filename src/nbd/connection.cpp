@@ -6,28 +6,43 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cstdio>
 #include <cstring>
 
 #include "nbd/protocol.hpp"
 #include "nbd/reply.hpp"
+#include "nbd/tls.hpp"
 
 namespace mqblk::nbd {
 
-Connection::Connection(int fd, ThreadCtx& ctx, unsigned nslots)
+Connection::Connection(int fd, ThreadCtx& ctx, unsigned nslots, int64_t now_ns)
     : fd_(fd),
       ctx_(ctx),
       hs_(std::make_unique<Handshake>(ctx.exp)),
-      in_(new uint8_t[kInBuf]),
-      slots_(new Slot[nslots]),
-      nslots_(nslots) {
+      in_(new uint8_t[kHsInBuf]),
+      nslots_(nslots),
+      born_ns_(now_ns),
+      calm_since_(now_ns) {
+  ctx_.nconns++;
+  hs_out_ = std::move(hs_->output());
+  hs_->output().clear();
+}
+
+// The slots and the full-size input buffer, allocated only now: a connection that never
+// finishes its handshake costs a few KiB.
+void Connection::enter_transmission() {
+  slots_.reset(new Slot[nslots_]);
   for (unsigned i = nslots_; i-- > 0;) {
     slots_[i].conn = this;
     slots_[i].next = free_;
     free_ = &slots_[i];
   }
-  ctx_.nconns++;
-  hs_out_ = std::move(hs_->output());
-  hs_->output().clear();
+  std::unique_ptr<uint8_t[]> big(new uint8_t[kInBuf]);
+  std::memcpy(big.get(), in_.get() + in_head_, in_len());  // a pipelined first request
+  in_tail_ = in_len();
+  in_head_ = 0;
+  in_ = std::move(big);
+  in_cap_ = kInBuf;
 }
 
 Connection::~Connection() {
@@ -97,7 +112,34 @@ void Connection::on_socket_event(bool readable, bool writable, bool hangup) {
   if (hangup) peer_closed_ = true;
   if (readable || hangup) readable_ = true;
   if (writable) flush();
-  if (readable_) on_input();
+  // A handshake that stopped for its output to drain may have input left over; a TLS
+  // handshake may have waited for the socket to take its output.
+  const bool tls_waits = writable && tls_ && !tls_->established();
+  if (readable_ || tls_waits || (state_ == State::handshake && in_len() != 0)) on_input();
+}
+
+// What the connection holds that only its peer can free: a payload buffer being filled, a
+// refused payload being skipped, replies (and their slots and buffers) not yet taken.
+bool Connection::waiting_on_peer() const noexcept {
+  return (rx_ && rx_->buf) || discard_ || send_head_ || hs_out_off_ < hs_out_.size();
+}
+
+bool Connection::check_timeouts(int64_t now) {
+  if (state_ == State::dead) return false;
+  const ConnPolicy& p = ctx_.policy;
+  if (state_ == State::handshake && p.handshake_timeout_ns > 0 &&
+      now - born_ns_ >= p.handshake_timeout_ns) {
+    die();
+    return true;
+  }
+  if (p.stall_timeout_ns <= 0 || progress_ != seen_progress_ || !waiting_on_peer()) {
+    seen_progress_ = progress_;
+    calm_since_ = now;  // the last byte moved by now: a stall starts no earlier
+    return false;
+  }
+  if (now - calm_since_ < p.stall_timeout_ns) return false;
+  die();  // its buffers go back now, or when the driver lets go of them
+  return true;
 }
 
 // ---------------------------------------------------------------- input
@@ -106,22 +148,24 @@ bool Connection::fill() {
   if (!readable_) return false;
   if (in_head_ == in_tail_) {
     in_head_ = in_tail_ = 0;
-  } else if (in_tail_ == kInBuf || in_head_ > kInBuf / 2) {
+  } else if (in_tail_ == in_cap_ || in_head_ > in_cap_ / 2) {
     std::memmove(in_.get(), in_.get() + in_head_, in_len());
     in_tail_ -= in_head_;
     in_head_ = 0;
   }
-  size_t want = kInBuf - in_tail_;
+  size_t want = in_cap_ - in_tail_;
   // Streaming large writes: take just the next header, so that its payload is received
   // straight into its own buffer (receive_payload) rather than copied out of this one.
   if (big_writes_ && in_len() < kRequestHeaderSize)
     want = std::min(want, kRequestHeaderSize - in_len());
-  ssize_t n = ::recv(fd_, in_.get() + in_tail_, want, MSG_DONTWAIT);
+  ssize_t n = tls_ ? tls_->recv(in_.get() + in_tail_, want)
+                   : ::recv(fd_, in_.get() + in_tail_, want, MSG_DONTWAIT);
   if (n > 0) {
+    progress_++;
     in_tail_ += static_cast<size_t>(n);
     // A short read drained the socket; the next arrival raises a new edge-triggered event.
     // Not so for an EOF that came with the data: its edge is spent, so read on to the 0.
-    if (static_cast<size_t>(n) < want && !peer_closed_) readable_ = false;
+    if (drained(static_cast<size_t>(n), want)) readable_ = false;
     return true;
   }
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -172,16 +216,73 @@ void Connection::on_input() {
   }
 }
 
+// NBD_OPT_STARTTLS was acknowledged: the ACK goes out in the clear, then the TLS handshake
+// runs as far as the socket allows (socket events drive it on). Returns true once TLS is
+// up and options go on inside it; false while it waits for the socket, or when the
+// connection died (a failed handshake: one line on stderr).
+bool Connection::start_tls() {
+  if (!tls_) {
+    if (in_len() != 0) {
+      // The client may send nothing after STARTTLS until it has the reply. Bytes sent in
+      // the clear before the TLS handshake could have been injected by anyone on the path:
+      // they are never taken as options, nor as part of TLS.
+      std::fprintf(stderr,
+                   "mqblk: TLS: a client sent data before the reply to NBD_OPT_STARTTLS: "
+                   "connection closed\n");
+      die();
+      return false;
+    }
+    if (!flush_handshake()) return false;  // EPOLLOUT resumes
+    if (!ctx_.exp.tls_server) {
+      die();
+      return false;
+    }
+    try {
+      tls_ = std::make_unique<TlsSession>(*ctx_.exp.tls_server, fd_);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "mqblk: TLS: %s: connection closed\n", e.what());
+      die();
+      return false;
+    }
+  }
+  switch (tls_->handshake()) {
+    case TlsSession::Step::again:
+      if (!tls_->wants_write()) readable_ = false;  // the socket was drained: an edge comes
+      return false;
+    case TlsSession::Step::failed:
+      std::fprintf(stderr, "mqblk: TLS handshake with a client failed: %s\n", tls_->why().c_str());
+      die();
+      return false;
+    case TlsSession::Step::done: break;
+  }
+  hs_->tls_started();
+  readable_ = true;  // records that came with the handshake's last may wait inside GnuTLS
+  return true;
+}
+
+// Whether a receive that got `got` of `asked` bytes emptied the socket (then a new edge
+// will announce the next bytes). TLS says so itself: GnuTLS may hold bytes it has read.
+bool Connection::drained(size_t got, size_t asked) const noexcept {
+  if (peer_closed_) return false;
+  return tls_ ? tls_->drained() : got < asked;
+}
+
 void Connection::handshake_input() {
   while (state_ == State::handshake) {
+    if (hs_->state() == Handshake::State::starttls && !start_tls()) return;
+    // A client that sends options without reading the replies is not read any further
+    // until they have drained (EPOLLOUT resumes it): output stays bounded.
+    if (hs_out_.size() - hs_out_off_ >= kMaxHsOut && !flush_handshake()) return;
     if (in_len() == 0 && !fill()) break;
-    size_t used = hs_->feed(in_.get() + in_head_, in_len());
+    // Small steps, so that one call adds at most kHsOutSlack of output.
+    size_t used = hs_->feed(in_.get() + in_head_, std::min(in_len(), kHsFeedStep));
     in_head_ += used;
     hs_out_ += hs_->output();
     hs_->output().clear();
     if (hs_->state() == Handshake::State::transmission) {
       neg_ = hs_->negotiated();
       hs_.reset();
+      enter_transmission();
       state_ = State::transmission;
     } else if (hs_->state() == Handshake::State::closed) {
       flush_handshake();  // best effort: ABORT's ACK, say
@@ -240,12 +341,23 @@ bool Connection::handle_header() {
   return false;
 }
 
+// A connection's share of its thread's pool: half while it is alone on the thread, a
+// quarter otherwise.
+size_t Connection::payload_share() const noexcept {
+  return ctx_.nconns > 1 ? ctx_.pool.cap() / 4 : ctx_.pool.cap() / 2;
+}
+
 bool Connection::get_buffer(Slot* s) {
   size_t len = s->req.length;
-  // One connection may hold at most half the pool, unless it holds nothing: a lone large
-  // request always gets through, and a second connection always finds room.
+  // Sharing: a connection that holds nothing may take any buffer that fits, so a lone
+  // large request always gets through. One that holds some may take more only up to its
+  // share, and only while a quarter of the pool stays free for the other connections. So
+  // fewer than four connections, however hostile, cannot take all of it; more than that
+  // are cut off by the stall timeout once they stop moving bytes (ConnPolicy).
   size_t sz = PayloadPool::class_size(PayloadPool::class_of(len));
-  if (payload_bytes_ != 0 && payload_bytes_ + sz > ctx_.pool.cap() / 2) {
+  const size_t cap = ctx_.pool.cap();
+  if (payload_bytes_ != 0 &&
+      (payload_bytes_ + sz > payload_share() || ctx_.pool.bytes_in_use() + sz > cap - cap / 4)) {
     block();
     return false;
   }
@@ -259,13 +371,19 @@ bool Connection::get_buffer(Slot* s) {
 }
 
 // A WRITE's payload goes straight into the device's memory where the device lends it
-// (BlockDevice::direct_window): one copy (socket to store) instead of two, and no pool
-// memory held while it arrives. Otherwise it waits for a pool buffer.
+// (BlockDevice::direct_window) and the range holds no data yet: one copy (socket to store)
+// instead of two, and no pool memory held while it arrives. A payload cut short there only
+// touched blocks that held nothing, which abandon_window() clears again. Over data, the
+// payload waits for a pool buffer: a write changes data only once it arrived whole.
+// (A second write racing into the same hole meanwhile is the clients' race, as in NBD.)
 bool Connection::get_write_buffer(Slot* s) {
   if (std::byte* w = ctx_.dev.direct_window(s->req.offset, s->req.length)) {
-    s->buf = w;
-    s->direct = true;
-    return true;
+    Extent x = ctx_.dev.block_status(s->req.offset, s->req.length);
+    if (x.hole && x.length >= s->req.length) {
+      s->buf = w;
+      s->direct = true;
+      return true;
+    }
   }
   return get_buffer(s);
 }
@@ -297,13 +415,15 @@ bool Connection::receive_payload() {
   m.msg_iov = iov;
   m.msg_iovlen = 2;
   const size_t asked = iov[0].iov_len + iov[1].iov_len;
-  ssize_t n = ::recvmsg(fd_, &m, MSG_DONTWAIT);
+  // TLS decrypts straight into the payload buffer (the header after it comes by fill()).
+  ssize_t n = tls_ ? tls_->recv(iov[0].iov_base, want) : ::recvmsg(fd_, &m, MSG_DONTWAIT);
   if (n > 0) {
+    progress_++;
     size_t got = static_cast<size_t>(n);
     size_t into_buf = std::min<size_t>(got, want);
     s->rx_have += static_cast<uint32_t>(into_buf);
     in_tail_ = got - into_buf;
-    if (got < asked && !peer_closed_) readable_ = false;
+    if (drained(got, asked)) readable_ = false;
     return true;
   }
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -333,6 +453,16 @@ bool Connection::discard_payload() {
 bool Connection::start(Slot* s) {
   switch (s->req.type) {
     case kCmdRead:
+      if (ctx_.policy.zero_reads) {
+        // The device leaves the buffer as it was, which may be another client's payload:
+        // the read still goes to the device (its timing, its errors), over zeros.
+        if (!s->buf) {
+          if (!get_buffer(s)) return false;
+          std::memset(s->buf, 0, s->req.length);
+          s->shape = ReadShape::data;
+        }
+        return pump(s);
+      }
       if (neg_.structured_replies && s->parts_submitted == 0 && !s->buf) {
         // One allocation query before the read: a range that is all hole is answered with
         // one hole chunk and never read (no buffer, no zero-fill, no data on the wire); a
@@ -545,6 +675,11 @@ void Connection::build_block_status_reply(Slot* s) {
   unsigned n = 0;
   const uint64_t end = r.offset + r.length;
   uint64_t off = r.offset;
+  if (ctx_.policy.zero_reads) {  // what its reads return: zeros, as nbdkit's null plugin
+    lens[n] = r.length;
+    flags[n++] = kStateHole | kStateZero;
+    off = end;
+  }
   while (off < end) {
     Extent x = ctx_.dev.block_status(off, end - off);
     uint64_t len = x.length ? std::min(x.length, end - off) : end - off;
@@ -572,9 +707,11 @@ void Connection::build_block_status_reply(Slot* s) {
 
 bool Connection::flush_handshake() {
   while (hs_out_off_ < hs_out_.size()) {
-    ssize_t n = ::send(fd_, hs_out_.data() + hs_out_off_, hs_out_.size() - hs_out_off_,
-                       MSG_NOSIGNAL | MSG_DONTWAIT);
+    const char* p = hs_out_.data() + hs_out_off_;
+    const size_t len = hs_out_.size() - hs_out_off_;
+    ssize_t n = tls_ ? tls_->send(p, len) : ::send(fd_, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
+      progress_++;
       hs_out_off_ += static_cast<size_t>(n);
       continue;
     }
@@ -592,6 +729,10 @@ void Connection::flush() {
   in_dirty_ = false;
   if (state_ == State::dead) return;
   if (!hs_out_.empty() && !flush_handshake()) return;
+  if (tls_ && tls_->blocked() && !tls_->flush_pending()) {  // records GnuTLS still holds
+    if (errno != EAGAIN) die();
+    return;
+  }
   constexpr int kBatch = 512;
   iovec iov[kBatch];
   while (send_head_) {
@@ -617,13 +758,15 @@ void Connection::flush() {
     msghdr m{};
     m.msg_iov = iov + first;
     m.msg_iovlen = static_cast<size_t>(n - first);
-    ssize_t sent = ::sendmsg(fd_, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t sent = tls_ ? tls_->sendv(m.msg_iov, static_cast<int>(m.msg_iovlen))
+                        : ::sendmsg(fd_, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (sent < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;  // EPOLLOUT resumes us
       die();
       return;
     }
+    if (sent > 0) progress_++;
     size_t done = send_off_ + static_cast<size_t>(sent);
     while (send_head_ && done >= send_head_->reply_len) {
       Slot* s = send_head_;
@@ -633,8 +776,11 @@ void Connection::flush() {
       release(s);
     }
     send_off_ = done;
-    if (static_cast<size_t>(sent) < attempted) return;  // the socket is full: EPOLLOUT resumes
+    // The socket is full: EPOLLOUT resumes. (TLS takes at most a batch at a time, and
+    // says itself when the socket is full.)
+    if (static_cast<size_t>(sent) < attempted && (!tls_ || tls_->blocked())) return;
   }
+  if (tls_ && tls_->blocked()) return;  // the last replies are still in GnuTLS: EPOLLOUT
   if (state_ == State::draining && in_use_ == 0) die();
 }
 
@@ -674,6 +820,8 @@ void Connection::begin_shutdown() {
 void Connection::die() {
   if (state_ == State::dead) return;
   state_ = State::dead;
+  if (tls_) tls_->bye();  // close_notify, if the socket takes it now
+  tls_.reset();
   if (fd_ >= 0) {
     ::close(fd_);  // also removes it from the epoll set
     fd_ = -1;

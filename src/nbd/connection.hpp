@@ -16,6 +16,13 @@
 //   once all submitted parts have completed. A dead connection (peer gone) drops replies
 //   but keeps the object alive until in_use() == 0, so late completions never touch
 //   freed memory; the I/O thread deletes it only when finished().
+// - Per-connection memory is allocated as it is needed: a handshaking connection holds a
+//   kHsInBuf input buffer and its Handshake, nothing else; the slots and the kInBuf input
+//   buffer come when transmission begins. Handshake output waiting to be sent stays below
+//   kMaxHsOut + kHsOutSlack: past kMaxHsOut the connection stops reading until it drains.
+// - Pool buffers: a connection that holds none may take any that fits; one that holds some
+//   may take another only while it then holds at most its share (payload_share()) and the
+//   thread's pool keeps a quarter of its cap free for the others (see get_buffer()).
 #pragma once
 
 #include <sys/uio.h>
@@ -36,12 +43,28 @@
 namespace mqblk::nbd {
 
 class Connection;
+class TlsSession;  // nbd/tls.hpp
+
+// What the server asks of every connection; fixed while the server runs.
+struct ConnPolicy {
+  // A connection that has not finished the handshake this long after it was accepted is
+  // closed (0: never).
+  int64_t handshake_timeout_ns = 10'000'000'000;
+  // A connection that holds resources only its peer can free (a payload buffer it is
+  // receiving into, replies it does not read) and moves no byte this long is closed, and
+  // what it held goes back (0: never).
+  int64_t stall_timeout_ns = 30'000'000'000;
+  // The device leaves read buffers as they were (DevicePlan::fills_read_buffers false):
+  // each READ's buffer is zeroed before the read, and block status says hole and zero.
+  bool zero_reads = false;
+};
 
 // What the connections of one I/O thread share; touched only by that thread.
 struct ThreadCtx {
   BlockDevice& dev;
   IoQueue& q;
   const ExportInfo& exp;
+  const ConnPolicy policy;
   PayloadPool pool;
   unsigned nconns = 0;
   std::vector<Connection*> retry;  // waiting for a slot, a tag or a payload buffer
@@ -49,8 +72,9 @@ struct ThreadCtx {
   std::vector<Connection*> dirty;  // connections with replies to flush
   uint64_t released = 0;           // slots released, to know when retrying can help
 
-  ThreadCtx(BlockDevice& d, IoQueue& queue, const ExportInfo& e, size_t pool_cap)
-      : dev(d), q(queue), exp(e), pool(pool_cap) {}
+  ThreadCtx(BlockDevice& d, IoQueue& queue, const ExportInfo& e, const ConnPolicy& p,
+            size_t pool_cap)
+      : dev(d), q(queue), exp(e), policy(p), pool(pool_cap) {}
 };
 
 // Structured READ replies use at most this many chunks (the rest goes as one data chunk).
@@ -87,7 +111,7 @@ struct Slot {
 
 class Connection {
  public:
-  Connection(int fd, ThreadCtx& ctx, unsigned nslots);
+  Connection(int fd, ThreadCtx& ctx, unsigned nslots, int64_t now_ns);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -99,6 +123,9 @@ class Connection {
   // Closes the socket now; requests in the engine still end, their replies are dropped.
   void abort() { die(); }
   void on_socket_event(bool readable, bool writable, bool hangup);
+  // Closes the connection when it has been handshaking or stalled (see ConnPolicy) for too
+  // long; called by the I/O thread every so often. Returns true when it closed it.
+  bool check_timeouts(int64_t now_ns);
 
   bool finished() const noexcept { return state_ == State::dead && in_use_ == 0; }
   unsigned in_use() const noexcept { return in_use_; }
@@ -107,10 +134,23 @@ class Connection {
  private:
   enum class State { handshake, transmission, draining, dead };
   static constexpr size_t kInBuf = 256u << 10;
+  // Input buffer while handshaking: Handshake::feed takes every byte it is given.
+  static constexpr size_t kHsInBuf = 4u << 10;
+  // Handshake output past which the connection stops reading options; it is fed at most
+  // kHsFeedStep bytes at a time, each of which adds at most kHsOutSlack of replies (a
+  // 16-byte option can produce a reply with a 4 KiB name and a 4 KiB description).
+  static constexpr size_t kMaxHsOut = 64u << 10;
+  static constexpr size_t kHsFeedStep = 64;
+  static constexpr size_t kHsOutSlack = (kHsFeedStep / 16) * (12u << 10);
   // A WRITE at least this long puts the connection in large-write mode (see fill()).
   static constexpr uint32_t kBigWrite = 128u << 10;
 
   void handshake_input();
+  bool start_tls();
+  bool drained(size_t got, size_t asked) const noexcept;
+  void enter_transmission();
+  size_t payload_share() const noexcept;
+  bool waiting_on_peer() const noexcept;
   bool handle_header();
   bool receive_payload();
   bool discard_payload();
@@ -137,6 +177,8 @@ class Connection {
   ThreadCtx& ctx_;
   State state_ = State::handshake;
   std::unique_ptr<Handshake> hs_;
+  // Set once the client's NBD_OPT_STARTTLS was answered; all I/O goes through it after.
+  std::unique_ptr<TlsSession> tls_;
   Negotiated neg_;
   bool readable_ = false;
   // The peer shut down its side (EPOLLRDHUP/HUP): reads go on until recv says 0, as no
@@ -148,6 +190,7 @@ class Connection {
   bool big_writes_ = false;  // the last WRITE was >= kBigWrite
 
   std::unique_ptr<uint8_t[]> in_;
+  size_t in_cap_ = kHsInBuf;
   size_t in_head_ = 0;
   size_t in_tail_ = 0;
 
@@ -167,6 +210,12 @@ class Connection {
   size_t send_off_ = 0;
   std::string hs_out_;
   size_t hs_out_off_ = 0;
+
+  // Timeouts (check_timeouts): bytes moved count as progress.
+  int64_t born_ns_;
+  uint64_t progress_ = 0;       // bumped by every receive or send that moved bytes
+  uint64_t seen_progress_ = 0;  // progress_ at the last check
+  int64_t calm_since_;          // the last check that saw progress, or nothing to wait for
 };
 
 }  // namespace mqblk::nbd

@@ -29,10 +29,17 @@ void drain_eventfd(int fd) {
 }
 }  // namespace
 
-IoThread::IoThread(BlockDevice& dev, const ExportInfo& exp, unsigned hw_queue, unsigned poll_us)
+IoThread::IoThread(BlockDevice& dev, const ExportInfo& exp, const ConnPolicy& policy,
+                   unsigned hw_queue, unsigned poll_us)
     : poll_ns_(int64_t{poll_us} * 1000) {
   q_ = dev.open_queue(static_cast<int>(hw_queue));
-  ctx_ = std::make_unique<ThreadCtx>(dev, *q_, exp, kPoolCapPerThread);
+  ctx_ = std::make_unique<ThreadCtx>(dev, *q_, exp, policy, kPoolCapPerThread);
+  // Timeouts are checked every quarter of the shorter limit, at most every second: a
+  // connection is closed at most two such intervals after its limit.
+  int64_t shortest = 0;
+  for (int64_t t : {policy.handshake_timeout_ns, policy.stall_timeout_ns})
+    if (t > 0 && (shortest == 0 || t < shortest)) shortest = t;
+  if (shortest > 0) sweep_every_ns_ = std::clamp<int64_t>(shortest / 4, 10'000'000, 1'000'000'000);
   nslots_ = std::clamp(dev.queue_depth(), 1u, 256u);
   epfd_ = epoll_create1(EPOLL_CLOEXEC);
   wakefd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -99,7 +106,7 @@ void IoThread::adopt_new() {
       ::close(fd);
       continue;
     }
-    auto c = std::make_unique<Connection>(fd, *ctx_, nslots_);
+    auto c = std::make_unique<Connection>(fd, *ctx_, nslots_, now_ns());
     // Edge-triggered: the connection reads until a short read and is told again only when
     // new bytes arrive, so a blocked connection costs no wake-ups.
     epoll_event ev{};
@@ -163,7 +170,19 @@ int64_t IoThread::timeout_ns() const {
   // Blocked on tags that another queue holds (shared tags): poll for them.
   if (!ctx_->retry.empty() && (t < 0 || t > 1'000'000)) t = 1'000'000;
   if (stopping_ && (t < 0 || t > 10'000'000)) t = 10'000'000;
+  if (sweep_every_ns_ > 0 && !conns_.empty()) {
+    int64_t to_sweep = std::max<int64_t>(0, next_sweep_ns_ - now_ns());
+    if (t < 0 || t > to_sweep) t = to_sweep;
+  }
   return t;
+}
+
+void IoThread::check_timeouts() {
+  if (sweep_every_ns_ == 0 || conns_.empty()) return;
+  const int64_t now = now_ns();
+  if (now < next_sweep_ns_) return;
+  next_sweep_ns_ = now + sweep_every_ns_;
+  for (auto& c : conns_) (void)c->check_timeouts(now);
 }
 
 void IoThread::drop_finished() {
@@ -224,6 +243,7 @@ void IoThread::run() {
         c->on_socket_event(e & EPOLLIN, e & EPOLLOUT, e & (EPOLLHUP | EPOLLERR | EPOLLRDHUP));
       }
     }
+    check_timeouts();  // closing a connection frees slots and buffers for service()
     service(progress);
     drop_finished();
   }

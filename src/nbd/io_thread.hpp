@@ -39,7 +39,8 @@ inline constexpr int64_t kStopGraceNs = 5'000'000'000;
 
 class IoThread {
  public:
-  IoThread(BlockDevice& dev, const ExportInfo& exp, unsigned hw_queue, unsigned poll_us);
+  IoThread(BlockDevice& dev, const ExportInfo& exp, const ConnPolicy& policy, unsigned hw_queue,
+           unsigned poll_us);
   ~IoThread();
   IoThread(const IoThread&) = delete;
   IoThread& operator=(const IoThread&) = delete;
@@ -61,6 +62,7 @@ class IoThread {
   void service(bool& progress);
   void drop_finished();
   int64_t timeout_ns() const;
+  void check_timeouts();
 
   std::unique_ptr<IoQueue> q_;
   std::unique_ptr<ThreadCtx> ctx_;
@@ -74,7 +76,9 @@ class IoThread {
   uint64_t retry_mark_ = 0;  // ctx_->released when blocked connections were last retried
   int64_t stop_deadline_ = 0;
   int64_t poll_ns_ = 0;
-  int64_t last_event_ns_ = 0;  // when epoll last returned something
+  int64_t last_event_ns_ = 0;   // when epoll last returned something
+  int64_t sweep_every_ns_ = 0;  // how often connections' timeouts are checked (0: never)
+  int64_t next_sweep_ns_ = 0;
   std::vector<std::unique_ptr<Connection>> conns_;
   std::mutex done_mu_;
   std::condition_variable done_cv_;

@@ -1,9 +1,11 @@
 #include "nbd/listener.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -71,19 +73,73 @@ ListenAddress parse_listen(const std::string& spec) {
 }
 
 Listener::Listener(Listener&& o) noexcept
-    : fd_(o.fd_), path_(std::move(o.path_)), host_(std::move(o.host_)), port_(o.port_) {
+    : fd_(o.fd_),
+      lock_fd_(o.lock_fd_),
+      loopback_(o.loopback_),
+      path_(std::move(o.path_)),
+      host_(std::move(o.host_)),
+      port_(o.port_) {
   o.fd_ = -1;
+  o.lock_fd_ = -1;
   o.path_.clear();
 }
 
 Listener::~Listener() { close(); }
 
 void Listener::close() {
-  if (fd_ < 0) return;
-  ::close(fd_);
-  fd_ = -1;
-  if (!path_.empty()) ::unlink(path_.c_str());
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+    if (!path_.empty()) ::unlink(path_.c_str());
+  }
+  if (lock_fd_ >= 0) {
+    // Removed while still held: a server that opened it meanwhile finds, once it has the
+    // lock, that the path names another file or none (claim_socket_path), and retries.
+    ::unlink((path_ + ".lock").c_str());
+    ::close(lock_fd_);
+    lock_fd_ = -1;
+  }
 }
+
+namespace {
+// Takes the exclusive flock on lock_path, which is created if needed. A lock file that
+// was removed (by the server that held it, as it stopped) between our open and our flock
+// is not the path's lock any more: open it again. Returns the descriptor holding the lock.
+// The one-line error of claim_socket_path; err is the errno of what failed.
+[[noreturn]] void lock_failed(const std::string& socket_path, const std::string& lock_path,
+                              bool opening, int err) {
+  if (!opening && err == EWOULDBLOCK) {
+    fail("--socket " + socket_path + ": another server holds " + lock_path +
+         ": stop that server or choose another path");
+  }
+  errno = err;
+  if (opening) {
+    fail("--socket " + socket_path + ": cannot create its lock file " + lock_path + ": " +
+         errno_text() + ": check that the directory exists and is writable");
+  }
+  fail("--socket " + socket_path + ": flock " + lock_path + ": " + errno_text());
+}
+
+int claim_socket_path(const std::string& socket_path) {
+  const std::string lock_path = socket_path + ".lock";
+  for (int attempt = 0; attempt < 100; attempt++) {
+    int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) lock_failed(socket_path, lock_path, true, errno);
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      const int err = errno;
+      ::close(fd);
+      lock_failed(socket_path, lock_path, false, err);
+    }
+    struct stat held, now;
+    if (::fstat(fd, &held) == 0 && ::stat(lock_path.c_str(), &now) == 0 &&
+        held.st_dev == now.st_dev && held.st_ino == now.st_ino)
+      return fd;
+    ::close(fd);  // removed or replaced meanwhile
+  }
+  fail("--socket " + socket_path + ": its lock file " + lock_path +
+       " keeps being replaced: is another program using it?");
+}
+}  // namespace
 
 Listener Listener::unix_socket(const std::string& path) {
   sockaddr_un sa{};
@@ -94,6 +150,9 @@ Listener Listener::unix_socket(const std::string& path) {
          " bytes: use a shorter path");
   }
   std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
+  Listener l;
+  l.lock_fd_ = claim_socket_path(path);
+  l.path_ = path;  // ours now: close() removes the lock (and, once bound, the socket)
   struct stat st;
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) {
@@ -108,14 +167,15 @@ Listener Listener::unix_socket(const std::string& path) {
     }
     ::unlink(path.c_str());  // stale: left behind by a server that died
   }
-  Listener l;
-  l.fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (l.fd_ < 0) fail("socket(AF_UNIX): " + errno_text());
-  if (::bind(l.fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
-    fail("--socket " + path + ": cannot bind: " + errno_text() +
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) fail("socket(AF_UNIX): " + errno_text());
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+    const std::string why = errno_text();
+    ::close(fd);
+    fail("--socket " + path + ": cannot bind: " + why +
          ": check that the directory exists and is writable");
   }
-  l.path_ = path;
+  l.fd_ = fd;  // bound: close() removes the socket file too
   if (::listen(l.fd_, 128) != 0) fail("--socket " + path + ": listen: " + errno_text());
   return l;
 }
@@ -150,11 +210,14 @@ Listener Listener::tcp(const ListenAddress& addr) {
         inet_ntop(AF_INET6, &s6->sin6_addr, buf, sizeof buf);
         l.host_ = std::string("[") + buf + "]";
         l.port_ = ntohs(s6->sin6_port);
+        l.loopback_ = IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) ||
+                      (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) && s6->sin6_addr.s6_addr[12] == 127);
       } else {
         auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
         inet_ntop(AF_INET, &s4->sin_addr, buf, sizeof buf);
         l.host_ = buf;
         l.port_ = ntohs(s4->sin_port);
+        l.loopback_ = (ntohl(s4->sin_addr.s_addr) >> 24) == 127;
       }
       break;
     }

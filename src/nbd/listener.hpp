@@ -18,8 +18,11 @@ ListenAddress parse_listen(const std::string& spec);
 
 class Listener {
  public:
-  // Binds a Unix socket. A stale socket file (nobody accepting) is replaced; a live one,
-  // or a path that is not a socket, is refused.
+  // Binds a Unix socket. The path is claimed first by an exclusive flock on PATH.lock
+  // (created beside it, removed with the socket): of two servers started at once on one
+  // path, the second is refused and never touches the first one's socket. A stale socket
+  // file (nobody accepting, no lock held) is replaced; a live one, or a path that is not a
+  // socket, is refused.
   static Listener unix_socket(const std::string& path);
   static Listener tcp(const ListenAddress& addr);
 
@@ -32,14 +35,18 @@ class Listener {
   const std::string& path() const noexcept { return path_; }
   int port() const noexcept { return port_; }
   bool is_tcp() const noexcept { return path_.empty(); }
+  // TCP bound to a loopback address (127.0.0.0/8, ::1); false for Unix sockets.
+  bool is_loopback() const noexcept { return loopback_; }
   // nbd+unix:///NAME?socket=PATH or nbd://HOST:PORT/NAME
   std::string uri(const std::string& export_name) const;
-  // Closes the socket and removes the socket file (only the one we created).
+  // Closes the socket and removes the socket file (only the one we created) and its lock.
   void close();
 
  private:
   Listener() = default;
   int fd_ = -1;
+  int lock_fd_ = -1;  // holds the flock on path_ + ".lock" while we own path_
+  bool loopback_ = false;
   std::string path_;
   std::string host_;
   int port_ = 0;

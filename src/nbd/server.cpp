@@ -34,6 +34,7 @@
 #include "nbd/export.hpp"
 #include "nbd/io_thread.hpp"
 #include "nbd/listener.hpp"
+#include "nbd/tls.hpp"
 
 namespace mqblk::nbd {
 
@@ -45,7 +46,43 @@ void check_options(const ServerOptions& o) {
   }
   if (o.name.size() > 4096) fail("--name is longer than 4096 bytes (the NBD limit): shorten it");
   if (o.description.size() > 4096) fail("--description is longer than 4096 bytes: shorten it");
+  // (Negated comparisons: NaN fails them too.)
+  if (!(o.handshake_timeout_s >= 0 && o.handshake_timeout_s <= 86400))
+    fail("--handshake-timeout must be 0 (never) or up to 86400 seconds");
+  if (!(o.stall_timeout_s >= 0 && o.stall_timeout_s <= 86400))
+    fail("--stall-timeout must be 0 (never) or up to 86400 seconds");
 }
+
+int64_t seconds_to_ns(double s) { return static_cast<int64_t>(s * 1e9); }
+
+// Accepts every connection waiting on the listener and hands each to an I/O thread.
+// Returns false when the process is out of descriptors (EMFILE, ENFILE) or the kernel out
+// of memory for sockets: the caller then stops polling the listener for a while, as the
+// pending connection would otherwise wake poll() again at once, and says so once.
+bool accept_all(const Listener& l, std::vector<std::unique_ptr<IoThread>>& threads,
+                unsigned& next) {
+  for (;;) {
+    int c = ::accept4(l.fd(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (c < 0) {
+      return !(errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM);
+    }
+    if (l.is_tcp()) {
+      int one = 1;
+      ::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    } else {
+      // A Unix socket's send buffer (default about 208 KiB) bounds the replies queued
+      // to the client: 8 x 64 KiB reads in flight would stall on EAGAIN and come back
+      // through EPOLLOUT. The kernel caps this at net.core.wmem_max. (TCP keeps its
+      // autotuning.)
+      int sz = 2 << 20;
+      ::setsockopt(c, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+    }
+    threads[next++ % threads.size()]->add_connection(c);
+  }
+}
+
+// How long the listener rests after running out of descriptors before it tries again.
+constexpr int kAcceptBackoffMs = 100;
 
 // Forks; the parent waits until the child is serving (or failed) and exits with its
 // verdict, so that `mqblk nbd ... && client` works without polling for the socket.
@@ -169,13 +206,22 @@ using detail::now_ns;
 
 // Serves dev until told to stop. sig: blocked already; ready_fd: the background parent's
 // readiness pipe (-1: none); parent: the parent's pid when the server started.
-int serve(const ServerOptions& opt, BlockDevice& dev, const StopSignals& sig, int ready_fd,
-          pid_t parent) {
+int serve(const ServerOptions& opt, BlockDevice& dev, bool fills_read_buffers,
+          const StopSignals& sig, int ready_fd, pid_t parent) {
   const int sfd = sig.sfd;
   std::string why = dev.limits().validate();
   if (!why.empty()) fail("device limits: " + why);
-  const ExportInfo exp =
-      ExportInfo::from_limits(dev.limits(), opt.name, opt.description, opt.read_only);
+  ExportInfo exp = ExportInfo::from_limits(dev.limits(), opt.name, opt.description, opt.read_only);
+  // Credentials are loaded (and checked) before anything listens; they outlive the threads.
+  std::unique_ptr<TlsServer> tls;
+  if (opt.tls != TlsMode::off) {
+    tls = std::make_unique<TlsServer>(opt.tls_options);
+    exp.tls = opt.tls;
+    exp.tls_server = tls.get();
+  } else if (!opt.tls_options.certificates_dir.empty() || !opt.tls_options.psk_file.empty() ||
+             opt.tls_options.verify_peer) {
+    fail("--tls-certificates, --tls-psk and --tls-verify-peer need --tls=on or --tls=require");
+  }
 
   TempDir tmp;
   std::optional<Listener> l;
@@ -191,11 +237,22 @@ int serve(const ServerOptions& opt, BlockDevice& dev, const StopSignals& sig, in
   } else {
     l.emplace(Listener::tcp(ListenAddress{"", "10809"}));
   }
-  const std::string uri = l->uri(opt.name);
+  std::string uri = l->uri(opt.name);
+  if (opt.tls == TlsMode::require) uri.insert(3, "s");  // nbds:// or nbds+unix://
+  if (l->is_tcp() && !l->is_loopback() && opt.tls == TlsMode::off) {
+    std::fprintf(stderr,
+                 "mqblk: warning: listening on %s without TLS: anyone who can reach it can "
+                 "read and write the export; bind 127.0.0.1 or [::1] to keep it local\n",
+                 uri.c_str());
+  }
 
+  ConnPolicy policy;
+  policy.handshake_timeout_ns = seconds_to_ns(opt.handshake_timeout_s);
+  policy.stall_timeout_ns = seconds_to_ns(opt.stall_timeout_s);
+  policy.zero_reads = !fills_read_buffers;
   std::vector<std::unique_ptr<IoThread>> threads;
   for (unsigned q = 0; q < dev.nr_hw_queues(); q++) {
-    threads.push_back(std::make_unique<IoThread>(dev, exp, q, opt.poll_us));
+    threads.push_back(std::make_unique<IoThread>(dev, exp, policy, q, opt.poll_us));
   }
 
   if (!opt.pidfile.empty()) {
@@ -223,9 +280,20 @@ int serve(const ServerOptions& opt, BlockDevice& dev, const StopSignals& sig, in
     unsigned next = 0;
     pollfd pf[3] = {{l->fd(), POLLIN, 0}, {sfd, POLLIN, 0}, {opt.stop_fd, POLLIN, 0}};
     const nfds_t npf = opt.stop_fd >= 0 ? 3 : 2;
+    // Out of descriptors: the listener is left out of poll() until retry_at, then tried.
+    int64_t retry_at = 0;
+    bool said = false;  // the shortage was said on stderr since the backlog last drained
     for (;;) {
-      int n = ::poll(pf, npf, -1);
+      int wait_ms = -1;
+      if (retry_at != 0)
+        wait_ms = static_cast<int>(std::max<int64_t>(0, retry_at - now_ns()) / 1000000 + 1);
+      int n = ::poll(pf, npf, wait_ms);
       if (n < 0 && errno != EINTR) break;
+      if (retry_at != 0 && now_ns() >= retry_at) {
+        retry_at = 0;
+        pf[0].fd = l->fd();
+        pf[0].revents = POLLIN;  // try again now
+      }
       if (npf == 3 && (pf[2].revents & (POLLIN | POLLHUP | POLLERR))) break;
       if (pf[1].revents & POLLIN) {
         signalfd_siginfo si;
@@ -244,22 +312,20 @@ int serve(const ServerOptions& opt, BlockDevice& dev, const StopSignals& sig, in
         }
         if (stop) break;
       }
-      if (pf[0].revents & POLLIN) {
-        for (;;) {
-          int c = ::accept4(l->fd(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-          if (c < 0) break;
-          if (l->is_tcp()) {
-            int one = 1;
-            ::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-          } else {
-            // A Unix socket's send buffer (default about 208 KiB) bounds the replies queued
-            // to the client: 8 x 64 KiB reads in flight would stall on EAGAIN and come back
-            // through EPOLLOUT. The kernel caps this at net.core.wmem_max. (TCP keeps its
-            // autotuning.)
-            int sz = 2 << 20;
-            ::setsockopt(c, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+      if (retry_at == 0 && (pf[0].revents & POLLIN)) {
+        if (accept_all(*l, threads, next)) {
+          said = false;  // caught up: a new shortage is said again
+        } else {
+          const std::string why = errno_text();
+          retry_at = now_ns() + int64_t{kAcceptBackoffMs} * 1000000;
+          pf[0].fd = -1;  // poll() ignores it until then
+          if (!said) {
+            said = true;
+            std::fprintf(stderr,
+                         "mqblk: out of file descriptors (%s): new connections wait until "
+                         "some close; raise the limit (ulimit -n) to serve more at once\n",
+                         why.c_str());
           }
-          threads[next++ % threads.size()]->add_connection(c);
         }
       }
     }
@@ -305,8 +371,9 @@ int run_server(const ServerOptions& opt) {
   int ready_fd = -1;
   if (background) ready_fd = daemonize();  // before any thread exists
   sig.block();
+  const bool fills = plan_device(opt.driver, opt.attrs).fills_read_buffers;
   std::shared_ptr<BlockDevice> dev = make_device(opt.driver, opt.attrs);
-  return serve(opt, *dev, sig, ready_fd, parent);
+  return serve(opt, *dev, fills, sig, ready_fd, parent);
 }
 
 int serve_device(const ServerOptions& opt, std::shared_ptr<BlockDevice> dev) {
@@ -324,7 +391,7 @@ int serve_device(const ServerOptions& opt, std::shared_ptr<BlockDevice> dev) {
   // The server's own reference: the device lives while the I/O threads use it, whatever
   // the caller does with its copies meanwhile.
   const std::shared_ptr<BlockDevice> served = std::move(dev);
-  return serve(opt, *served, sig, -1, parent);
+  return serve(opt, *served, opt.device_fills_read_buffers, sig, -1, parent);
 }
 
 }  // namespace mqblk::nbd

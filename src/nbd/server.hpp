@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "mqblk/block_device.hpp"
+#include "nbd/tls_options.hpp"
 
 namespace mqblk::nbd {
 
@@ -42,6 +43,21 @@ struct ServerOptions {
   // See kDefaultHeldWaitNs. Reports of the held requests come meanwhile, after the
   // device's TagSetConfig::hung_report_ns and every hung_repeat_ns.
   int64_t held_wait_ns = kDefaultHeldWaitNs;
+  // A connection that has not finished its handshake this long after it was accepted is
+  // closed (seconds; 0: never).
+  double handshake_timeout_s = 10;
+  // A connection that holds a payload buffer it receives into, or replies it does not
+  // read, and moves no byte this long is closed (seconds; 0: never). See ConnPolicy.
+  double stall_timeout_s = 30;
+  // TLS (see nbd/tls_options.hpp). With tls off, listening on a TCP address beyond
+  // loopback prints one warning line. The credentials are loaded before anything listens.
+  TlsMode tls = TlsMode::off;
+  TlsOptions tls_options;
+  // serve_device only: the caller's device fills every read buffer (its
+  // DevicePlan::fills_read_buffers). When false, the server zeroes each READ's buffer
+  // before the read and reports the export as hole and zero. run_server takes it from the
+  // driver's plan.
+  bool device_fills_read_buffers = false;
 };
 
 // Runs the server until SIGTERM/SIGINT, the parent's death (exit_with_parent), the end of

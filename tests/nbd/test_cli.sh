@@ -24,7 +24,10 @@ one_line_error "socket path is a file" -f --socket "$TMP/file" null
 one_line_error "bad --poll-us" -f --socket "$TMP/s2" --poll-us -5 null
 one_line_error "unknown option" -f --socket "$TMP/s2" --no-such-option null
 one_line_error "several devices" -f --socket "$TMP/s2" null nr_devices=2 shared_tags=1
+one_line_error "bad --handshake-timeout" -f --socket "$TMP/s2" --handshake-timeout -1 null
+one_line_error "bad --stall-timeout" -f --socket "$TMP/s2" --stall-timeout 1x null
 [[ ! -e $SOCK ]] || fail "a refused start left a socket file"
+[[ ! -e $TMP/file.lock && ! -e $TMP/s2.lock ]] || fail "a refused start left a lock file"
 
 # --run with $uri and $unixsocket, exits with the command's status.
 rc=0

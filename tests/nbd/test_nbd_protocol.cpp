@@ -1,7 +1,9 @@
 // Unit tests of the pure NBD protocol code: handshake state machine, request planning,
 // reply encoding, payload pool and --listen parsing. No sockets, no device.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -295,13 +297,13 @@ TEST(NbdRequest, Plans) {
   ExportInfo e = test_export();
   auto plan = [&](Request r, Negotiated n = neg()) { return plan_request(r, e, n); };
   EXPECT_EQ(plan(req(kCmdRead, 0, 4096)).action, Action::execute);
-  EXPECT_EQ(plan(req(kCmdRead, 1, 4096)).error, kEinval);            // misaligned
-  EXPECT_EQ(plan(req(kCmdRead, 0, 0)).error, kEinval);               // empty
+  EXPECT_EQ(plan(req(kCmdRead, 1, 4096)).error, kEinval);                 // misaligned
+  EXPECT_EQ(plan(req(kCmdRead, 0, 0)).error, kEinval);                    // empty
   EXPECT_EQ(plan(req(kCmdRead, (1u << 20) - 512, 1024)).error, kEinval);  // past the end
-  EXPECT_EQ(plan(req(kCmdRead, ~0ull - 511, 512)).error, kEinval);   // overflowing
+  EXPECT_EQ(plan(req(kCmdRead, ~0ull - 511, 512)).error, kEinval);        // overflowing
   EXPECT_EQ(plan(req(kCmdRead, 0, 4096, kCmdFlagDf)).action, Action::execute);
   EXPECT_EQ(plan(req(kCmdRead, 0, 4096, kCmdFlagDf), neg(false)).error, kEinval);
-  EXPECT_EQ(plan(req(kCmdRead, 0, 4096, 1u << 9)).error, kEinval);   // unknown flag
+  EXPECT_EQ(plan(req(kCmdRead, 0, 4096, 1u << 9)).error, kEinval);  // unknown flag
   EXPECT_EQ(plan(req(kCmdWrite, (1u << 20) - 512, 1024)).action, Action::discard_then_error);
   EXPECT_EQ(plan(req(kCmdWrite, (1u << 20) - 512, 1024)).error, kEnospc);
   EXPECT_EQ(plan(req(kCmdWrite, 0, kMaxPayload + 512)).error, kEinval);
@@ -400,3 +402,30 @@ TEST(NbdListen, Parse) {
 
 }  // namespace
 }  // namespace mqblk::nbd
+
+// The lock beside the socket: a second listener on a claimed path is refused with one line
+// and leaves the first one's socket and lock in place; both go when the first closes.
+TEST(NbdListen, SocketPathIsClaimedByOneListener) {
+  char dir[] = "/tmp/mqblk-listen-testXXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::string path = std::string(dir) + "/sock";
+  {
+    auto first = mqblk::nbd::Listener::unix_socket(path);
+    try {
+      (void)mqblk::nbd::Listener::unix_socket(path);
+      FAIL() << "a second listener claimed " << path;
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find("another server holds " + path + ".lock"),
+                std::string::npos)
+          << e.what();
+      EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos);
+    }
+    EXPECT_EQ(::access(path.c_str(), F_OK), 0);
+    EXPECT_EQ(::access((path + ".lock").c_str(), F_OK), 0);
+  }
+  EXPECT_NE(::access(path.c_str(), F_OK), 0);
+  EXPECT_NE(::access((path + ".lock").c_str(), F_OK), 0);
+  // Free again: a new listener takes it.
+  { auto again = mqblk::nbd::Listener::unix_socket(path); }
+  ::rmdir(dir);
+}
