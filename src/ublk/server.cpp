@@ -336,7 +336,9 @@ void Server::report() {
 // queue threads stop and are joined; a device this server added is stopped (it serves
 // nothing) and deleted, and its files go; so does the backing file mqblk made for it.
 int Server::failed_start(Control* ctl) {
-  if (started_) {
+  // A recovering server that fails is simply gone: the kernel quiesces the device again
+  // for the next `recover`, so it is neither stopped nor deleted here.
+  if (started_ && !spec_.recover) {
     // The kernel may be sending requests (partition scan, udev): fail them, then let
     // STOP_DEV abort every tag so that the queue threads finish.
     set_phase(kDrain);
