@@ -1,9 +1,12 @@
 // ublk/server.hpp - a ublk server process: one device, one thread per queue.
 //
-// Lifecycle (add): make_device (bad attributes fail here, before the kernel sees
-// anything) -> ADD_DEV -> SET_PARAMS -> save /run/mqblk/ID.json -> queue threads FETCH
-// every tag -> START_DEV -> /dev/ublkbN answers a read -> ready. Recover: the same with
-// START_USER_RECOVERY before the threads and END_USER_RECOVERY instead of START_DEV.
+// Lifecycle (add): plan_device (bad attributes fail here, before the kernel sees
+// anything) -> ADD_DEV (the kernel may accept fewer queues: one per CPU) -> make_device
+// with the accepted queue count -> SET_PARAMS -> save run_dir()/ID.json -> queue threads
+// FETCH every tag -> START_DEV -> /dev/ublkbN answers a read -> ready. Recover: the same
+// with START_USER_RECOVERY instead of ADD_DEV/SET_PARAMS and END_USER_RECOVERY instead of
+// START_DEV. Threads: run_server's caller runs the control path and the stats loop; each
+// queue has its own thread (see queue.hpp); ServerHooks are called on the caller's thread.
 // Exit (SIGTERM/SIGINT/SIGHUP, e.g. from `mqblk del`): new requests fail -> shutdown()
 // cancels what the engine holds and waits for its driver to let go (the queue threads
 // commit each request as it comes back) -> STOP_DEV -> threads finish -> report per queue
