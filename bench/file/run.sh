@@ -7,10 +7,9 @@
 #   BUILD_DIR defaults to build. Cases: O_DIRECT on a file in /tmp, buffered on tmpfs
 #   (/dev/shm); workloads: 4k randread and randwrite at QD32, 128k sequential read and write
 #   at QD8. One job each (one thread, one hardware queue for mqblk). Also CPU time per I/O
-#   (us: mqblk's whole process by /usr/bin/time, its reaper thread included; fio's job,
-#   by fio), and its ratio: on a
-#   loaded host mqblk's two threads can take more CPU than fio's one, so read the IOPS
-#   ratio beside it.
+#   (us: each whole process by /usr/bin/time: mqblk's reaper thread and both programs'
+#   io-wq workers included), and its ratio: on a loaded host mqblk's two threads can take
+#   more CPU than fio's one, so read the IOPS ratio beside it.
 # Paste the table into docs/benchmarks.md.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
@@ -34,7 +33,7 @@ shm=$(mktemp -d /dev/shm/mqblk-bench-file.XXXXXX)
 trap 'rm -rf "$ext" "$shm"' EXIT
 # Written in full first, so that reads find data (not holes) and writes overwrite.
 for d in "$ext" "$shm"; do
-  dd if=/dev/urandom of="$d/disk.img" bs=1M count=1024 status=none
+  dd if=/dev/urandom of="$d/disk.img" bs=1M count=1024 conv=fsync status=none  # no writeback during the runs
 done
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -45,10 +44,12 @@ run_mqblk() {  # file direct rw bs qd -> IOPS, CPU us per I/O (the whole process
   $PY -c 'import json,sys; j=json.load(open(sys.argv[1])); u,s=map(float,open(sys.argv[2]).read().split()[-2:]); print(round(j["iops"]), (u+s)/j["ios"]*1e6)' \
     "$ext/json" "$ext/time"
 }
-run_fio() {  # file direct rw bs qd
-  fio --name=b --filename="$1" --direct="$2" --ioengine=io_uring --rw="$3" --bs="$4" \
-    --iodepth="$5" --size=$size --runtime="$secs" --time_based --output-format=json |
-    $PY -c 'import json,sys; j=json.load(sys.stdin)["jobs"][0]; n=j["read"]["total_ios"]+j["write"]["total_ios"]; t=j["job_runtime"]/1000; print(round(j["read"]["iops"]+j["write"]["iops"]), (j["usr_cpu"]+j["sys_cpu"])/100*t/n*1e6)'
+run_fio() {  # file direct rw bs qd -> IOPS, CPU us per I/O (the whole process: /usr/bin/time)
+  /usr/bin/time -f '%U %S' -o "$ext/time" fio --name=b --filename="$1" --direct="$2" \
+    --ioengine=io_uring --rw="$3" --bs="$4" --iodepth="$5" --size=$size --runtime="$secs" \
+    --time_based --output-format=json >"$ext/json"
+  $PY -c 'import json,sys; j=json.load(open(sys.argv[1]))["jobs"][0]; n=j["read"]["total_ios"]+j["write"]["total_ios"]; u,s=map(float,open(sys.argv[2]).read().split()[-2:]); print(round(j["read"]["iops"]+j["write"]["iops"]), (u+s)/n*1e6)' \
+    "$ext/json" "$ext/time"
 }
 
 printf '%-22s %-18s %11s %11s %7s %9s %9s %9s\n' case workload "mqblk IOPS" "fio IOPS" ratio \
