@@ -18,6 +18,10 @@ namespace {
 // user_data values that name no request: real ids have a hardware queue below 256.
 constexpr uint64_t kCancelMark = RequestId::make(0xFFF, 0, 0).raw();
 constexpr uint64_t kStopMark = RequestId::make(0xFFF, 1, 0).raw();
+// A read or write io_uring answers EAGAIN is tried again this many times before it fails:
+// io_uring retries that itself for files, so this is a guard, not a path. (Not EINTR: an
+// operation interrupted by the timeout's cancel must come back, not run again.)
+constexpr uint8_t kMaxRetries = 8;
 
 Status status_of(int res) noexcept {
   switch (-res) {
@@ -118,6 +122,7 @@ QueueRqResult<FileDriver> FileDriver::queue_rq(Hctx<FileDriver>& h, Owned<FileDr
                                                bool last) {
   FilePdu& p = rq.pdu();
   p.done = 0;
+  p.retries = 0;
   switch (rq.op()) {
     case Op::read: p.step = Step::rw; break;
     case Op::write: p.step = (rq.flags() & kReqPreflush) ? Step::preflush : Step::rw; break;
@@ -292,6 +297,11 @@ void FileDriver::on_cqe(Ring& r, RequestId id, int res) {
   if (res == -ECANCELED) cancelled_in_kernel_.fetch_add(1, std::memory_order_relaxed);
   switch (p.step) {
     case Step::rw:
+      if (res == -EAGAIN && p.retries < kMaxRetries) {
+        ++p.retries;
+        resubmit(r, std::move(rq));
+        return;
+      }
       if (res < 0) break;
       if (res == 0) {  // the file ended early (truncated under us) or the disk wrote nothing
         report_error(r, rq, -EIO);

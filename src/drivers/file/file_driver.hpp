@@ -52,6 +52,7 @@ enum class Step : uint8_t {
 struct FilePdu {
   uint32_t done = 0;
   Step step = Step::rw;
+  uint8_t retries = 0;  // EAGAIN answers resubmitted so far (at most kMaxRetries)
 };
 
 class FileDriver {
