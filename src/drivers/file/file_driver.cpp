@@ -294,7 +294,6 @@ void FileDriver::on_cqe(Ring& r, RequestId id, int res) {
     return;
   }
   FilePdu& p = rq.pdu();
-  if (res == -ECANCELED) cancelled_in_kernel_.fetch_add(1, std::memory_order_relaxed);
   switch (p.step) {
     case Step::rw:
       if (res == -EAGAIN && p.retries < kMaxRetries) {

@@ -79,11 +79,6 @@ class FileDriver {
     return backing_->block_status(offset, max_len);
   }
 
-  // Requests io_uring handed back ended by a cancel (timeouts), for tests and reports.
-  uint64_t cancelled_in_kernel() const noexcept {
-    return cancelled_in_kernel_.load(std::memory_order_relaxed);
-  }
-
  private:
   // Invariant: every request parked on this ring has exactly one SQE or CQE outstanding,
   // whose user_data is its RequestId; the SQ holds at least depth * 2 + 8 entries (one per
@@ -111,7 +106,6 @@ class FileDriver {
   const uintptr_t mem_align_mask_;
   const bool block_device_;
   std::atomic<bool> zero_range_unsupported_{false};  // learned from the first EOPNOTSUPP
-  std::atomic<uint64_t> cancelled_in_kernel_{0};
   std::atomic<unsigned> errors_reported_{0};
   std::vector<std::unique_ptr<Ring>> rings_;
 };
