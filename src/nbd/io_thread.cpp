@@ -133,28 +133,32 @@ void IoThread::reap_all(bool& progress) {
   }
 }
 
+// Runs fn on every connection of list as it is now; those that fn puts back on the list
+// stay there for the next round.
+void IoThread::run_list(std::vector<Connection*>& list, void (Connection::*fn)()) {
+  batch_.swap(list);
+  for (Connection* c : batch_) (c->*fn)();
+  batch_.clear();
+}
+
 void IoThread::service(bool& progress) {
   // Alternate reaping, sending and resuming blocked connections until nothing moves: a
   // sent reply frees a slot, a reaped request frees a tag, and each may unblock a reader.
   for (int round = 0; round < 8; round++) {
     bool moved = false;
     reap_all(moved);
-    std::vector<Connection*> dirty;
-    dirty.swap(ctx_->dirty);
-    for (Connection* c : dirty) c->flush();
+    // Each list is swapped with batch_, whose capacity is kept: the loop allocates nothing
+    // once the lists have grown to the number of connections.
+    run_list(ctx_->dirty, &Connection::flush);
     if (!ctx_->ready.empty()) {
-      std::vector<Connection*> ready;
-      ready.swap(ctx_->ready);
-      for (Connection* c : ready) c->on_input();
+      run_list(ctx_->ready, &Connection::on_input);
       moved = true;
     }
     // Retry blocked connections when a tag (a reaped completion) or a slot or buffer (a
     // sent reply, here or in an EPOLLOUT handler before this) came back since last time.
     if (!ctx_->retry.empty() && (moved || ctx_->released != retry_mark_)) {
       retry_mark_ = ctx_->released;
-      std::vector<Connection*> retry;
-      retry.swap(ctx_->retry);
-      for (Connection* c : retry) c->on_input();
+      run_list(ctx_->retry, &Connection::on_input);
       moved = true;
     }
     if (!moved && ctx_->dirty.empty()) break;
@@ -162,24 +166,23 @@ void IoThread::service(bool& progress) {
   }
 }
 
-int64_t IoThread::timeout_ns() const {
+int64_t IoThread::timeout_ns(int64_t now) const {
   if (!ctx_->ready.empty() || !ctx_->dirty.empty()) return 0;
   int64_t t = -1;
   int64_t next = q_->next_timer_ns();
-  if (next >= 0) t = std::max<int64_t>(0, next - now_ns());
+  if (next >= 0) t = std::max<int64_t>(0, next - now);
   // Blocked on tags that another queue holds (shared tags): poll for them.
   if (!ctx_->retry.empty() && (t < 0 || t > 1'000'000)) t = 1'000'000;
   if (stopping_ && (t < 0 || t > 10'000'000)) t = 10'000'000;
   if (sweep_every_ns_ > 0 && !conns_.empty()) {
-    int64_t to_sweep = std::max<int64_t>(0, next_sweep_ns_ - now_ns());
+    int64_t to_sweep = std::max<int64_t>(0, next_sweep_ns_ - now);
     if (t < 0 || t > to_sweep) t = to_sweep;
   }
   return t;
 }
 
-void IoThread::check_timeouts() {
+void IoThread::check_timeouts(int64_t now) {
   if (sweep_every_ns_ == 0 || conns_.empty()) return;
-  const int64_t now = now_ns();
   if (now < next_sweep_ns_) return;
   next_sweep_ns_ = now + sweep_every_ns_;
   for (auto& c : conns_) (void)c->check_timeouts(now);
@@ -213,12 +216,12 @@ void IoThread::run() {
       // A finished connection has no request in the engine, so none is left either.
       if (conns_.empty()) break;
     }
-    int64_t t = timeout_ns();
-    if (t != 0 && poll_ns_ > 0) {
-      // Inside the polling window: look without sleeping.
-      int64_t now = now_ns();
-      if (now - last_event_ns_ < poll_ns_) t = 0;
-    }
+    // One clock read before the wait and one after it only when it slept or found
+    // something: a poll that finds nothing costs the syscall and one clock read.
+    int64_t now = now_ns();
+    int64_t t = timeout_ns(now);
+    // Inside the polling window: look without sleeping.
+    if (t != 0 && poll_ns_ > 0 && now - last_event_ns_ < poll_ns_) t = 0;
     timespec ts{};
     timespec* tsp = nullptr;
     if (t >= 0) {
@@ -229,7 +232,8 @@ void IoThread::run() {
     int n = epoll_pwait2(epfd_, evs, kEvents, tsp, nullptr);
     if (n < 0 && errno != EINTR) break;
     bool progress = false;
-    if (n > 0 && poll_ns_ > 0) last_event_ns_ = now_ns();
+    if (n > 0 || t != 0) now = now_ns();
+    if (n > 0) last_event_ns_ = now;
     for (int i = 0; i < n; i++) {
       void* p = evs[i].data.ptr;
       if (p == &wake_tag) {
@@ -243,7 +247,7 @@ void IoThread::run() {
         c->on_socket_event(e & EPOLLIN, e & EPOLLOUT, e & (EPOLLHUP | EPOLLERR | EPOLLRDHUP));
       }
     }
-    check_timeouts();  // closing a connection frees slots and buffers for service()
+    check_timeouts(now);  // closing a connection frees slots and buffers for service()
     service(progress);
     drop_finished();
   }

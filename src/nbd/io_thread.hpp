@@ -60,9 +60,10 @@ class IoThread {
   void adopt_new();
   void reap_all(bool& progress);
   void service(bool& progress);
+  void run_list(std::vector<Connection*>& list, void (Connection::*fn)());
   void drop_finished();
-  int64_t timeout_ns() const;
-  void check_timeouts();
+  int64_t timeout_ns(int64_t now) const;
+  void check_timeouts(int64_t now);
 
   std::unique_ptr<IoQueue> q_;
   std::unique_ptr<ThreadCtx> ctx_;
@@ -80,6 +81,7 @@ class IoThread {
   int64_t sweep_every_ns_ = 0;  // how often connections' timeouts are checked (0: never)
   int64_t next_sweep_ns_ = 0;
   std::vector<std::unique_ptr<Connection>> conns_;
+  std::vector<Connection*> batch_;  // run_list's scratch: empty between calls
   std::mutex done_mu_;
   std::condition_variable done_cv_;
   bool done_ = false;  // guarded by done_mu_: run() returned
