@@ -31,7 +31,7 @@ void drain_eventfd(int fd) {
 
 IoThread::IoThread(BlockDevice& dev, const ExportInfo& exp, const ConnPolicy& policy,
                    unsigned hw_queue, unsigned poll_us)
-    : poll_ns_(int64_t{poll_us} * 1000) {
+    : poll_ns_(int64_t{poll_us} * 1000), poll_cur_ns_(poll_ns_) {
   q_ = dev.open_queue(static_cast<int>(hw_queue));
   ctx_ = std::make_unique<ThreadCtx>(dev, *q_, exp, policy, kPoolCapPerThread);
   // Timeouts are checked every quarter of the shorter limit, at most every second: a
@@ -198,6 +198,20 @@ void IoThread::drop_finished() {
   std::erase_if(conns_, dead);
 }
 
+// Called when a sleep (the window had run out) ended with an event `idle` ns after the
+// previous one. As KVM's halt polling: an event that came within the longest window would
+// have been caught by a longer poll, so the window grows; one that came later found the
+// thread asleep however long it had polled, so those polls were wasted and it shrinks.
+void IoThread::adapt_poll_window(int64_t idle) {
+  if (poll_ns_ == 0) return;
+  if (idle > poll_ns_) {
+    poll_cur_ns_ /= 2;
+    if (poll_cur_ns_ < kPollMinNs) poll_cur_ns_ = 0;
+  } else if (poll_cur_ns_ < poll_ns_) {
+    poll_cur_ns_ = std::min(poll_ns_, std::max(kPollMinNs, poll_cur_ns_ * 2));
+  }
+}
+
 void IoThread::run() {
   constexpr int kEvents = 64;
   epoll_event evs[kEvents];
@@ -221,7 +235,7 @@ void IoThread::run() {
     int64_t now = now_ns();
     int64_t t = timeout_ns(now);
     // Inside the polling window: look without sleeping.
-    if (t != 0 && poll_ns_ > 0 && now - last_event_ns_ < poll_ns_) t = 0;
+    if (t != 0 && now - last_event_ns_ < poll_cur_ns_) t = 0;
     timespec ts{};
     timespec* tsp = nullptr;
     if (t >= 0) {
@@ -233,7 +247,10 @@ void IoThread::run() {
     if (n < 0 && errno != EINTR) break;
     bool progress = false;
     if (n > 0 || t != 0) now = now_ns();
-    if (n > 0) last_event_ns_ = now;
+    if (n > 0) {
+      if (t != 0) adapt_poll_window(now - last_event_ns_);
+      last_event_ns_ = now;
+    }
     for (int i = 0; i < n; i++) {
       void* p = evs[i].data.ptr;
       if (p == &wake_tag) {

@@ -64,6 +64,7 @@ class IoThread {
   void drop_finished();
   int64_t timeout_ns(int64_t now) const;
   void check_timeouts(int64_t now);
+  void adapt_poll_window(int64_t idle);
 
   std::unique_ptr<IoQueue> q_;
   std::unique_ptr<ThreadCtx> ctx_;
@@ -76,7 +77,10 @@ class IoThread {
   bool stopping_ = false;
   uint64_t retry_mark_ = 0;  // ctx_->released when blocked connections were last retried
   int64_t stop_deadline_ = 0;
-  int64_t poll_ns_ = 0;
+  int64_t poll_ns_ = 0;      // --poll-us: the longest polling window
+  int64_t poll_cur_ns_ = 0;  // the window now, 0..poll_ns_ (see adapt_poll_window)
+  // A window that halves below this is closed; a closed one that grows reopens at it.
+  static constexpr int64_t kPollMinNs = 5'000;
   int64_t last_event_ns_ = 0;   // when epoll last returned something
   int64_t sweep_every_ns_ = 0;  // how often connections' timeouts are checked (0: never)
   int64_t next_sweep_ns_ = 0;
