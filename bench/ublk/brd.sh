@@ -7,7 +7,9 @@
 # anything under emulation. A third device, the same null without a store
 # (memory_backed=0), shows what the data path costs without the copy into the page store.
 # Env: RT (s per run, 6), ROUNDS (2), SIZE_MB (256), Q (ublk queues, 2), COPY
-# (auto|user|mapped).
+# (auto|user|mapped), BEFORE (another mqblk binary, e.g. one built from an earlier commit:
+# its memory_backed device joins the same runs as "ublk_before", for before/after ratios
+# in one boot).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -16,6 +18,7 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 cp "$bin" "$stage/mqblk"
 cp "$here/vm-brd.sh" "$stage/"
+if [ -n "${BEFORE:-}" ]; then cp "$BEFORE" "$stage/mqblk-before"; fi
 export VM_CACHE_DIR=${VM_CACHE_DIR:-$root/build/vm-cache}
 "$root/../shared/vm/run-in-vm.sh" -q -c 2 -t 600 -b jq "$stage" \
   "RT=${RT:-6} ROUNDS=${ROUNDS:-2} SIZE_MB=${SIZE_MB:-256} Q=${Q:-2} COPY=${COPY:-auto} ./vm-brd.sh"

@@ -13,6 +13,12 @@ u=$(mqblk add -q "$Q" -d 128 --copy "$COPY" null size=${SIZE_MB}M memory_backed=
 n=$(mqblk add -q "$Q" -d 128 --copy "$COPY" null size=${SIZE_MB}M) || exit 1
 devs="/dev/ram0 $u $n"
 names=(brd ublk ublk_nostore)
+if [ -x ./mqblk-before ]; then
+  b=$(./mqblk-before add -q "$Q" -d 128 --copy "$COPY" null size=${SIZE_MB}M memory_backed=1) \
+    || exit 1
+  devs="$devs $b"
+  names+=(ublk_before)
+fi
 for d in $devs; do
   s=/sys/block/${d#/dev/}/queue/scheduler
   if [ -e "$s" ]; then
@@ -44,10 +50,13 @@ for r in $(seq 1 "$ROUNDS"); do
   done
 done
 echo
-echo "job                    brd      ublk (ratio)   ublk_nostore (ratio)"
+echo "job                    brd      ublk (ratio)   ublk_nostore (ratio)   ublk_before (ratio)"
 for job in $jobs; do
   b=${sum[brd-$job]}; a=${sum[ublk-$job]}; c=${sum[ublk_nostore-$job]}
-  awk -v j="$job" -v b="$b" -v a="$a" -v c="$c" -v R="$ROUNDS" 'BEGIN {
-    printf "%-18s %8d %9d (%.2f) %9d (%.2f)\n", j, b/R, a/R, a/b, c/R, c/b }'
+  e=${sum[ublk_before-$job]:-0}
+  awk -v j="$job" -v b="$b" -v a="$a" -v c="$c" -v e="$e" -v R="$ROUNDS" 'BEGIN {
+    printf "%-18s %8d %9d (%.2f) %9d (%.2f)", j, b/R, a/R, a/b, c/R, c/b
+    if (e > 0) printf " %9d (%.2f)", e/R, e/b
+    printf "\n" }'
 done
 mqblk del -a >/dev/null

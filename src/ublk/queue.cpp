@@ -49,10 +49,14 @@ int32_t kernel_errno(Status s) {
 }
 
 // What the queue remembers about a request between its fetch and its commit.
+// Invariant: win != nullptr only for a READ or WRITE, between its fetch and its commit,
+// whose buffer is the device's own memory (one copy, see direct_buffer()); set at fetch.
 struct TagState {
   uint8_t op = 0;
   bool live = true;  // false once the kernel aborted the tag
   uint32_t len = 0;
+  uint64_t offset = 0;
+  std::byte* win = nullptr;
 };
 
 }  // namespace
@@ -143,6 +147,34 @@ struct QueueServer::Impl {
     queue_io_cmd(abi::kUIoCommitAndFetchReq, tag, result);
   }
 
+  // One copy instead of two, for a device that lends its memory (a memory_backed null
+  // device, BlockDevice::direct_window): a WRITE's data is pread from the kernel straight
+  // into the window and submitted with the window as its buffer (the driver sees its own
+  // memory and does not copy); a READ is submitted with the window as its buffer (the
+  // driver's read onto itself copies nothing) and then pwritten from there. The request
+  // still goes through the engine and the driver (ownership, timeouts, stats).
+  // Only for ranges in one state: a READ of a range that holds data in every page (a hole
+  // must read as zeros, which the window of an unallocated page need not hold while a
+  // write is in progress), a WRITE of a range whose pages are all holes or all data. A
+  // pread of a ublk request stops short only when a page fault on the destination fails
+  // (the kernel copies from the request's own pages, which it holds while we own the tag):
+  // over holes, abandon_window() then restores the zeros; over data, such a fault can only
+  // be a swapped-out store page that cannot be read back for lack of memory, and the write
+  // fails with EIO leaving the range a mix of old and new bytes, as after any failed
+  // write. A mixed range (the fault would land on a hole after overwriting data) keeps the
+  // tag buffer. Concurrent overlapping requests see old, new or mixed bytes (not promised,
+  // as on a disk).
+  std::byte* direct_buffer(const IoDesc& io, bool write) {
+    if (!cfg.user_copy || io.len == 0) return nullptr;
+    std::byte* w = dev.direct_window(io.offset, io.len);
+    if (w == nullptr) return nullptr;
+    Extent e = dev.block_status(io.offset, io.len);
+    if (e.length < io.len) return nullptr;  // mixed (or past the end: the driver refuses)
+    if (!write && e.hole) return nullptr;
+    counters.one_copy.fetch_add(1, std::memory_order_relaxed);
+    return w;
+  }
+
   void on_request(unsigned tag) {
     counters.received.fetch_add(1, std::memory_order_relaxed);
     if (draining) return commit(tag, -EIO);  // the device is being deleted
@@ -151,22 +183,29 @@ struct QueueServer::Impl {
     t.op = static_cast<uint8_t>(d.op_flags & 0xff);
     uint32_t kflags = d.op_flags;
     t.len = d.nr_sectors << kSectorShift;
+    t.win = nullptr;
 
     IoDesc io;
     io.offset = d.start_sector << kSectorShift;
+    t.offset = io.offset;
     io.len = t.len;
     if (kflags & abi::kIoFFua) io.flags |= kReqFua;
     switch (t.op) {
       case abi::kOpRead:
         io.op = Op::read;
-        io.buf = buf(tag);
+        t.win = direct_buffer(io, false);
+        io.buf = t.win ? t.win : buf(tag);
         break;
       case abi::kOpWrite:
         io.op = Op::write;
-        io.buf = buf(tag);
+        t.win = direct_buffer(io, true);
+        io.buf = t.win ? t.win : buf(tag);
         if (cfg.user_copy) {
           ssize_t n = pread(cfg.cdev_fd, io.buf, t.len, abi::user_copy_offset(cfg.q, tag));
-          if (n != static_cast<ssize_t>(t.len)) return commit(tag, -EIO);
+          if (n != static_cast<ssize_t>(t.len)) {
+            if (t.win && n > 0) dev.abandon_window(t.offset, t.len);
+            return commit(tag, -EIO);
+          }
         }
         break;
       case abi::kOpFlush:
@@ -184,16 +223,30 @@ struct QueueServer::Impl {
     }
     if (io.len > cfg.buf_bytes && op_has_data(io.op)) return commit(tag, -EIO);
     Status s = ioq->submit_tag(tag, io, tag);
-    if (s != Status::ok) commit(tag, kernel_errno(s));
+    if (s != Status::ok) {
+      abandon(t);
+      commit(tag, kernel_errno(s));
+    }
+  }
+
+  // A WRITE whose data went into the window but did not succeed: no stray bytes may stay
+  // in pages that hold no data (BlockDevice::direct_window).
+  void abandon(TagState& t) {
+    if (t.win && t.op == abi::kOpWrite) dev.abandon_window(t.offset, t.len);
+    t.win = nullptr;
   }
 
   void on_completion(const IoCompletion& c) {
     unsigned tag = static_cast<unsigned>(c.user_data);
     TagState& t = tags[tag];
-    if (c.status != Status::ok) return commit(tag, kernel_errno(c.status));
+    if (c.status != Status::ok) {
+      abandon(t);
+      return commit(tag, kernel_errno(c.status));
+    }
     if (t.op == abi::kOpRead || t.op == abi::kOpWrite) {
       if (t.op == abi::kOpRead && cfg.user_copy) {
-        ssize_t n = pwrite(cfg.cdev_fd, buf(tag), t.len, abi::user_copy_offset(cfg.q, tag));
+        const std::byte* src = t.win ? t.win : buf(tag);
+        ssize_t n = pwrite(cfg.cdev_fd, src, t.len, abi::user_copy_offset(cfg.q, tag));
         if (n != static_cast<ssize_t>(t.len)) return commit(tag, -EIO);
       }
       return commit(tag, static_cast<int32_t>(t.len));

@@ -100,6 +100,7 @@ nlohmann::json stats_json(const BlockDevice& dev, const std::vector<std::unique_
                         {"received", rec},
                         {"ended", end},
                         {"errors", c.errors.load(std::memory_order_relaxed)},
+                        {"one_copy", c.one_copy.load(std::memory_order_relaxed)},
                         {"in_flight", rec - end},
                         {"aborted_tags", c.aborted_tags.load(std::memory_order_relaxed)}};
     if (q < es.size()) {

@@ -6,7 +6,8 @@
 //  - reads of unallocated pages fill zeros without touching the mapping;
 //  - writes copy into the mapping, then set the pages' bits (release; reads acquire);
 //  - a frontend may instead receive a write's bytes straight into the mapping (window()),
-//    then write() with src equal to the window sets the bits without copying; invariant:
+//    then write() with src equal to the window sets the bits without copying (and read()
+//    with dst equal to the window copies nothing: the ublk server's one-copy READ); invariant:
 //    a page whose bit is clear holds zeros, except bytes of writes in progress (or of one
 //    that failed, until abandon_window() zeroes them);
 //  - discard and write_zeroes(unmap) punch holes (FALLOC_FL_PUNCH_HOLE) in whole pages and
