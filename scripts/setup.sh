@@ -9,7 +9,7 @@ pkgs=(
   clang clang-tidy clang-format libclang-rt-14-dev cppcheck valgrind
   qemu-utils libnbd-bin python3-libnbd fio nbdkit jq time e2fsprogs
   libgnutls28-dev gnutls-bin
-  qemu-system-x86 busybox-static cpio kmod xz-utils
+  qemu-system-x86 busybox-static cpio kmod xz-utils dmsetup
 )
 missing=()
 for p in "${pkgs[@]}"; do
