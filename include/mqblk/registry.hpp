@@ -53,6 +53,13 @@ struct DeviceOverrides {
   int queue_depth = -1;
 };
 
+// Applies the overrides to a driver's parsed submit_queues and hw_queue_depth (the
+// attributes they name): an override alone wins, the attribute alone stays, both with
+// different values is a ConfigError naming `driver`, the attribute and the flag.
+void apply_overrides(std::string_view driver, const DeviceOverrides& overrides,
+                     const std::vector<std::string>& attrs, uint32_t& submit_queues,
+                     uint32_t& hw_queue_depth);
+
 // What make_device would create, without creating anything: the same checks and
 // ConfigErrors, and the resulting shape. Tools check their own options against it first,
 // so that a bad option never leaves a created device (or its backing file) behind.

@@ -11,6 +11,23 @@
 namespace mqblk {
 namespace {
 
+bool given(const std::vector<std::string>& attrs, std::string_view key) {
+  for (const auto& a : attrs)
+    if (a.size() > key.size() && a.compare(0, key.size(), key) == 0 && a[key.size()] == '=')
+      return true;
+  return false;
+}
+
+void apply_override(std::string_view driver, uint32_t& value, int override,
+                    const std::vector<std::string>& attrs, std::string_view key,
+                    std::string_view flag) {
+  if (override < 0) return;
+  if (given(attrs, key) && value != static_cast<uint32_t>(override))
+    throw ConfigError(fmt::format("{}: {}={} conflicts with {} {}: give one of them", driver, key,
+                                  value, flag, override));
+  value = static_cast<uint32_t>(override);
+}
+
 // A function-local static: registrations in other translation units may run before any
 // namespace-scope object of this one is constructed.
 std::vector<const DriverRegistration*>& registry() {
@@ -19,6 +36,13 @@ std::vector<const DriverRegistration*>& registry() {
 }
 
 }  // namespace
+
+void apply_overrides(std::string_view driver, const DeviceOverrides& overrides,
+                     const std::vector<std::string>& attrs, uint32_t& submit_queues,
+                     uint32_t& hw_queue_depth) {
+  apply_override(driver, submit_queues, overrides.nr_hw_queues, attrs, "submit_queues", "-q");
+  apply_override(driver, hw_queue_depth, overrides.queue_depth, attrs, "hw_queue_depth", "-d");
+}
 
 DriverRegistration::DriverRegistration(const DriverInfo& info, PlanDevicesFn plan,
                                        MakeDevicesFn make) noexcept

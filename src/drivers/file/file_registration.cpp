@@ -9,28 +9,9 @@
 namespace mqblk::file {
 namespace {
 
-bool given(const std::vector<std::string>& attrs, std::string_view key) {
-  for (const auto& a : attrs)
-    if (a.size() > key.size() && a.compare(0, key.size(), key) == 0 && a[key.size()] == '=')
-      return true;
-  return false;
-}
-
-// -q/-d (ublk) against submit_queues/hw_queue_depth: both with different values is an
-// error, either alone wins.
-void apply_override(uint32_t& value, int override, const std::vector<std::string>& attrs,
-                    std::string_view key, std::string_view flag) {
-  if (override < 0) return;
-  if (given(attrs, key) && value != static_cast<uint32_t>(override))
-    throw ConfigError(fmt::format("file: {}={} conflicts with {} {}: give one of them", key, value,
-                                  flag, override));
-  value = static_cast<uint32_t>(override);
-}
-
 FileConfig config_of(const std::vector<std::string>& attrs, const DeviceOverrides& overrides) {
   FileConfig c = parse_file_config(attrs);
-  apply_override(c.submit_queues, overrides.nr_hw_queues, attrs, "submit_queues", "-q");
-  apply_override(c.hw_queue_depth, overrides.queue_depth, attrs, "hw_queue_depth", "-d");
+  apply_overrides("file", overrides, attrs, c.submit_queues, c.hw_queue_depth);
   return c;
 }
 

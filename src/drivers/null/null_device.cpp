@@ -6,24 +6,6 @@
 namespace mqblk::null {
 namespace {
 
-bool given(const std::vector<std::string>& attrs, std::string_view key) {
-  for (const auto& a : attrs)
-    if (a.size() > key.size() && a.compare(0, key.size(), key) == 0 && a[key.size()] == '=')
-      return true;
-  return false;
-}
-
-// -q/-d (ublk) against submit_queues/hw_queue_depth: both forms with different values is
-// an error, either alone wins.
-void apply_override(uint32_t& value, int override, const std::vector<std::string>& attrs,
-                    std::string_view key, std::string_view flag) {
-  if (override < 0) return;
-  if (given(attrs, key) && value != static_cast<uint32_t>(override))
-    throw ConfigError(fmt::format("null: {}={} conflicts with {} {}: give one of them", key, value,
-                                  flag, override));
-  value = static_cast<uint32_t>(override);
-}
-
 // Attributes null_blk has that mqblk parses but does not implement yet: refuse a
 // non-default value rather than ignore it.
 void refuse_unimplemented(const NullConfig& c) {
@@ -41,8 +23,7 @@ NullPlan plan_null_device(const std::vector<std::string>& attrs, const DeviceOve
   NullPlan p;
   NullConfig& cfg = p.cfg;
   cfg = parse_null_config(attrs);
-  apply_override(cfg.submit_queues, overrides.nr_hw_queues, attrs, "submit_queues", "-q");
-  apply_override(cfg.hw_queue_depth, overrides.queue_depth, attrs, "hw_queue_depth", "-d");
+  apply_overrides("null", overrides, attrs, cfg.submit_queues, cfg.hw_queue_depth);
   refuse_unimplemented(cfg);
 
   TagSetConfig& ts = p.tags;
