@@ -8,12 +8,16 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "mqblk/disk.hpp"
 #include "mqblk/types.hpp"
 
 namespace mqblk {
+
+class DeviceFaults;
 
 // One I/O as a submitter describes it. Offsets and lengths are in bytes and must be
 // multiples of the logical block size; data ops need buf of len bytes, valid until the
@@ -156,6 +160,22 @@ class BlockDevice {
   // Any thread; the window stays valid while the device lives.
   virtual std::byte* direct_window(uint64_t /*offset*/, uint64_t /*len*/) { return nullptr; }
   virtual void abandon_window(uint64_t /*offset*/, uint64_t /*len*/) {}
+
+  // The test features every engine device has (bad blocks, fault and error injection,
+  // mbps, power: mqblk/faults.hpp); null for a BlockDevice that is not an engine device.
+  // Change them through control_set (registry.hpp), which checks a whole set first.
+  virtual DeviceFaults* faults() noexcept { return nullptr; }
+  // Cuts the power (false): new requests fail with EIO, the requests in flight are ended
+  // with EIO (a driver still holding one keeps its submitter waiting until it lets go, as
+  // always), and the driver drops what its volatile cache did not make durable. True
+  // restores it: the device serves its durable content. The device itself stays (a disk
+  // whose power blinked). Any thread.
+  virtual void set_power(bool /*on*/) {}
+  // The driver's live attributes (driver.hpp, set_live_attr / live_state).
+  virtual bool set_live_attr(std::string_view /*key*/, std::string_view /*value*/, bool /*apply*/) {
+    return false;
+  }
+  virtual void live_state(std::vector<std::pair<std::string, std::string>>& /*out*/) const {}
 
   // Driver name and attributes, e.g. "null size=1024 memory_backed=1".
   virtual std::string describe() const = 0;

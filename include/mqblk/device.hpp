@@ -269,7 +269,8 @@ class DeviceQueue final : public IoQueue {
     for (unsigned t = 0; t < h_.depth(); ++t) {
       Ref<D> r = h_.lookup_current(t);
       // end_ctx is stable while the reference pins this use of the slot.
-      if (r && h_.slot(t).end_ctx == this) (void)r.try_end(Status::cancelled);
+      if (!r || h_.slot(t).end_ctx != this) continue;
+      if (!h_.end_fault_held(t, Status::cancelled)) (void)r.try_end(Status::cancelled);
     }
     IoCompletion sink[64];
     const int64_t began = detail::now_ns();
@@ -363,6 +364,7 @@ class Device final : public BlockDevice {
         if (member_.first)
           for (unsigned t = 0; t < cfg_.queue_depth; ++t)
             driver_.init_request(hctxs_.back()->pdu(t), q, t);
+      hctxs_.back()->set_faults(&faults_, limits_.logical_block_size >> kSectorShift);
       if constexpr (HasInitHctx<D>) driver_.init_hctx(*hctxs_.back());
     }
     timeout_thread_ = std::thread([this] { timeout_loop(); });
@@ -432,13 +434,18 @@ class Device final : public BlockDevice {
     return dq;
   }
 
+  // While a test feature is armed (bad blocks, faults, power off...), every byte reads as
+  // data and no window is lent: frontends must submit each read and write, so that the
+  // engine can fail, hold or throttle it, never answer it from the allocation map.
   Extent block_status(uint64_t offset, uint64_t max_len) override {
-    if constexpr (HasBlockStatus<D>) return driver_.block_status(offset, max_len);
+    if constexpr (HasBlockStatus<D>)
+      if (!faults_.active()) return driver_.block_status(offset, max_len);
     return Extent{max_len, false, false};
   }
 
   std::byte* direct_window(uint64_t offset, uint64_t len) override {
-    if constexpr (HasDirectWindow<D>) return driver_.direct_window(offset, len);
+    if constexpr (HasDirectWindow<D>)
+      if (!faults_.active()) return driver_.direct_window(offset, len);
     return nullptr;
   }
   void abandon_window(uint64_t offset, uint64_t len) override {
@@ -446,6 +453,33 @@ class Device final : public BlockDevice {
   }
 
   std::string describe() const override { return description_; }
+
+  DeviceFaults* faults() noexcept override { return &faults_; }
+
+  void set_power(bool on) override {
+    std::lock_guard lk(power_lock_);
+    if (!on) {
+      faults_.set_powered(false);  // from here every dispatch fails with ioerr
+      for (auto& h : hctxs_)
+        for (unsigned t = 0; t < h->depth(); ++t) {
+          if (h->end_fault_held(t, Status::ioerr)) continue;
+          Ref<D> r = h->lookup_current(t);
+          if (r) (void)r.try_end(Status::ioerr);
+        }
+      if constexpr (HasPowerHooks<D>) driver_.power_off();
+    } else {
+      if constexpr (HasPowerHooks<D>) driver_.power_on();
+      faults_.set_powered(true);
+    }
+  }
+
+  bool set_live_attr(std::string_view key, std::string_view value, bool apply) override {
+    if constexpr (HasLiveAttrs<D>) return driver_.set_live_attr(key, value, apply);
+    return false;
+  }
+  void live_state(std::vector<std::pair<std::string, std::string>>& out) const override {
+    if constexpr (HasLiveState<D>) driver_.live_state(out);
+  }
 
   std::vector<QueueStats> stats() const override {
     std::vector<QueueStats> out(hctxs_.size());
@@ -535,6 +569,7 @@ class Device final : public BlockDevice {
   void cancel_all() noexcept {
     for (auto& h : hctxs_) {
       for (unsigned t = 0; t < h->depth(); ++t) {
+        if (h->end_fault_held(t, Status::cancelled)) continue;
         Ref<D> r = h->lookup_current(t);
         if (r) r.try_end(Status::cancelled);
       }
@@ -565,6 +600,9 @@ class Device final : public BlockDevice {
     for (;;) {
       // Completions handed to the softirq list after cancel_all, and requeued entries,
       // are delivered by running the contexts; whatever the driver holds it ends itself.
+      // A timeout fault parked just as cancel_all ran is the engine's to end.
+      for (auto& h : hctxs_)
+        for (unsigned t = 0; t < h->depth(); ++t) (void)h->end_fault_held(t, Status::cancelled);
       if (wait_idle(20'000'000)) return true;
       const int64_t now = detail::now_ns();
       if (now >= next_report_ns_) {
@@ -638,6 +676,11 @@ class Device final : public BlockDevice {
         if (deadline > now) continue;
         Ref<D> r = h.lookup_gen(t, detail::gen_of(w));
         if (!r) continue;
+        // A timeout fault: the engine plays the driver whose timeout handler ends it.
+        if (h.end_fault_held(t, Status::timeout)) {
+          h.count_timeout();
+          continue;
+        }
         TimeoutAction a = TimeoutAction::done;
         if constexpr (HasTimeout<D>) a = driver_.timeout(h, Borrowed<D>(r.slot_));
         if (a == TimeoutAction::done) {
@@ -656,6 +699,8 @@ class Device final : public BlockDevice {
   std::string description_;
   int64_t timeout_ns_;
   D driver_;
+  DeviceFaults faults_;
+  std::mutex power_lock_;
   std::vector<std::unique_ptr<Hctx<D>>> hctxs_;
   alignas(64) std::atomic<int> gate_{kOpen};
   std::atomic<int64_t> coarse_now_{0};

@@ -17,6 +17,9 @@ struct DiskLimits {
   uint32_t physical_block_size = 512;  // power of two, >= logical_block_size
   uint32_t max_sectors = 2560;         // max bytes per request / 512 (null_blk's default)
   uint32_t max_segments = 128;
+  // 0, or a boundary - 1 (4095): segments after the first start on it, segments before the
+  // last end on it (the kernel's virt_boundary_mask; IoQueue::submit_segments refuses others).
+  uint32_t virt_boundary_mask = 0;
   // Discard: granularity 0 means discard is not supported.
   uint32_t discard_granularity = 0;
   uint32_t max_discard_sectors = 0;

@@ -25,6 +25,9 @@
 //   `const Owned<D>&` or `Owned<D>&&`, or overloading them, is a compile error.
 //   unsigned poll(Hctx<D>& h);                                                 optional
 //       Thread: the reaping thread of h; returns how many requests it ended.
+//   bool poll_pending(Hctx<D>& h);                                             optional
+//       Thread: any thread that reaps h. True while requests wait for poll(): the queue's
+//       next_timer_ns() is then "now", so that event loops keep reaping instead of sleeping.
 //   void init_hctx(Hctx<D>& h);  void exit_hctx(Hctx<D>& h);                  optional
 //       Thread: the thread creating / shutting down the device. exit_hctx runs after every
 //       request in flight was ended (cancelled) by teardown; it must let go of any
@@ -43,11 +46,25 @@
 //       Thread: any frontend thread; must be thread-safe. Zero-copy writes: see
 //       BlockDevice::direct_window for the contract. A driver that lends its memory must
 //       recognise a write whose data() is its own memory at that offset and not copy it.
+//   void power_off();  void power_on();                                        optional
+//       Thread: the thread changing the power (a control socket's), with the device's
+//       requests already failed (power_off) or before new ones arrive (power_on). A device
+//       with a volatile cache drops what was not flushed in power_off.
+//   bool set_live_attr(std::string_view key, std::string_view value, bool apply);  optional
+//       Thread: any (a control socket's), one at a time. A driver attribute that may change
+//       while the device runs: false when key is not one; ConfigError (one line) for a bad
+//       value; applies it only when apply is true (a set of several keys is checked whole
+//       first, then applied).
+//   void live_state(std::vector<std::pair<std::string, std::string>>& out) const;  optional
+//       Thread: any. The driver's run-time state for `mqblk get` (a cache's dirty bytes).
 #pragma once
 
 #include <concepts>
+#include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "mqblk/block_device.hpp"
 #include "mqblk/request.hpp"
@@ -184,6 +201,10 @@ concept HasPoll = requires(D& d, Hctx<D>& h) {
   { d.poll(h) } -> std::convertible_to<unsigned>;
 };
 template <class D>
+concept HasPollPending = requires(D& d, Hctx<D>& h) {
+  { d.poll_pending(h) } -> std::same_as<bool>;
+};
+template <class D>
 concept HasInitHctx = requires(D& d, Hctx<D>& h) {
   d.init_hctx(h);
 };
@@ -202,6 +223,19 @@ concept HasBlockStatus = requires(D& d) {
 template <class D>
 concept SupportsSegments = requires {
   requires D::kSegments;
+};
+template <class D>
+concept HasPowerHooks = requires(D& d) {
+  d.power_off();
+  d.power_on();
+};
+template <class D>
+concept HasLiveAttrs = requires(D& d, std::string_view k) {
+  { d.set_live_attr(k, k, true) } -> std::same_as<bool>;
+};
+template <class D>
+concept HasLiveState = requires(const D& d, std::vector<std::pair<std::string, std::string>>& o) {
+  d.live_state(o);
 };
 template <class D>
 concept HasDirectWindow = requires(D& d) {

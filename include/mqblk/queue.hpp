@@ -27,6 +27,7 @@
 #include "mqblk/detail/request_slot.hpp"
 #include "mqblk/detail/sbitmap.hpp"
 #include "mqblk/driver.hpp"
+#include "mqblk/faults.hpp"
 #include "mqblk/request.hpp"
 #include "mqblk/tag_set.hpp"
 
@@ -142,10 +143,14 @@ class Hctx {
     detail::RequestSlot* slot = std::move(rq).release_slot();
     std::lock_guard lk(requeue_lock_);
     slot->next = nullptr;
-    if (requeue_tail_)
+    if (requeue_tail_) {
       requeue_tail_->next = slot;
-    else
+    } else {
       requeue_head_ = slot;
+      // The list's retry time, fixed when it becomes non-empty: a time computed afresh at
+      // each look ("now + delay") never arrives, and a waiter would spin on it.
+      requeue_due_ns_.store(detail::now_ns() + kRequeueDelayNs, std::memory_order_relaxed);
+    }
     requeue_tail_ = slot;
     has_requeue_.store(true, std::memory_order_release);
     requeued_.fetch_add(1, std::memory_order_relaxed);
@@ -157,8 +162,44 @@ class Hctx {
       requeue(Owned<D>(slot));
       return;
     }
+    if (__builtin_expect(faults_->active(), 0) && !apply_faults(slot)) return;
     QueueRqResult<D> r = driver_->queue_rq(*this, Owned<D>(slot), last);
     if (__builtin_expect(r.is_busy(), 0)) requeue(std::move(r).take());
+  }
+
+  // The test features' verdict on a request about to reach the driver (mqblk/faults.hpp).
+  // True: dispatch it (partial I/O shortened it first); false: the engine took it.
+  [[gnu::noinline, gnu::cold]] bool apply_faults(detail::RequestSlot* slot) noexcept {
+    const DeviceFaults::Verdict v =
+        faults_->decide(slot->op, slot->sector, slot->nr_bytes, block_sectors_, detail::now_ns());
+    switch (v.action) {
+      case DeviceFaults::Action::pass: return true;
+      case DeviceFaults::Action::partial:
+        slot->nr_bytes = v.bytes;
+        slot->forced = v.status;
+        return true;
+      case DeviceFaults::Action::fail: (void)Owned<D>(slot).end(v.status); return false;
+      case DeviceFaults::Action::requeue: requeue(Owned<D>(slot)); return false;
+      case DeviceFaults::Action::hold:
+        slot->fault_held.store(true, std::memory_order_relaxed);
+        (void)Owned<D>(slot).park();
+        return false;
+    }
+    return true;
+  }
+
+  // Ends request `tag` with s if the engine holds it for a timeout fault (the timeout scan,
+  // a power cut, teardown). Returns true when it did. Any thread: the claim decides.
+  bool end_fault_held(unsigned tag, Status s) noexcept {
+    detail::RequestSlot& sl = hw_.slots[tag];
+    if (!sl.fault_held.load(std::memory_order_relaxed)) return false;
+    uint64_t w = sl.word.load(std::memory_order_acquire);
+    if (detail::state_of(w) == detail::kFree || !(w & detail::kParked)) return false;
+    Owned<D> rq = claim(RequestId::make(index_, tag, detail::gen_of(w)));
+    if (!rq) return false;
+    sl.fault_held.store(false, std::memory_order_relaxed);
+    (void)std::move(rq).end(s);
+    return true;
   }
 
   // Runs the completion context: driver poll, softirq list, due timers, requeue list.
@@ -168,7 +209,9 @@ class Hctx {
     if constexpr (HasPoll<D>) did |= driver_->poll(*this) != 0;
     if (softirq_.load(std::memory_order_relaxed)) did |= run_softirq();
     if (next_timer_.load(std::memory_order_relaxed) >= 0) did |= run_timers(detail::now_ns());
-    if (has_requeue_.load(std::memory_order_relaxed) && !quiesced_.load(std::memory_order_acquire))
+    if (has_requeue_.load(std::memory_order_relaxed) &&
+        !quiesced_.load(std::memory_order_acquire) &&
+        requeue_due_ns_.load(std::memory_order_relaxed) <= detail::now_ns())
       did |= run_requeue();
     return did;
   }
@@ -178,10 +221,12 @@ class Hctx {
   // BLK_MQ_RESOURCE_DELAY, so that a busy driver is retried without being spun on).
   static constexpr int64_t kRequeueDelayNs = 1'000'000;
   int64_t next_timer_ns() const noexcept {
+    if constexpr (HasPollPending<D>)
+      if (driver_->poll_pending(*const_cast<Hctx*>(this))) return detail::now_ns();
     int64_t t = next_timer_.load(std::memory_order_acquire);
     if (has_requeue_.load(std::memory_order_acquire) &&
         !quiesced_.load(std::memory_order_acquire)) {
-      int64_t retry = detail::now_ns() + kRequeueDelayNs;
+      int64_t retry = requeue_due_ns_.load(std::memory_order_relaxed);
       if (t < 0 || retry < t) t = retry;
     }
     return t;
@@ -208,9 +253,16 @@ class Hctx {
   // Engine internals (used by Device<D>): tags, slots, quiesce state, counters.
   detail::Sbitmap& tags() noexcept { return hw_.tags; }
   detail::RequestSlot& slot(unsigned tag) noexcept { return hw_.slots[tag]; }
-  void set_quiesced(bool q) noexcept { quiesced_.store(q, std::memory_order_release); }
+  void set_quiesced(bool q) noexcept {
+    if (!q) requeue_due_ns_.store(0, std::memory_order_relaxed);  // what waited goes now
+    quiesced_.store(q, std::memory_order_release);
+  }
   void count_timeout() noexcept { timeouts_.fetch_add(1, std::memory_order_relaxed); }
   void set_kick(detail::KickOps ops) noexcept { kick_ = ops; }
+  void set_faults(DeviceFaults* f, uint32_t block_sectors) noexcept {
+    faults_ = f;
+    block_sectors_ = block_sectors;
+  }
 
   // Teardown: ends what the completion context holds (timers drop their references,
   // softirq and requeue entries are ended with status s).
@@ -335,6 +387,8 @@ class Hctx {
   unsigned index_;
   HwTags<D>& hw_;
   detail::KickOps kick_;
+  DeviceFaults* faults_ = nullptr;  // the device's; set before any I/O
+  uint32_t block_sectors_ = 1;
   std::atomic<bool> quiesced_{false};
 
   alignas(64) std::atomic<detail::RequestSlot*> softirq_{nullptr};
@@ -342,6 +396,7 @@ class Hctx {
   std::mutex timer_lock_;
   std::vector<TimerEntry> timers_;  // min-heap on deadline, capacity = depth
   alignas(64) std::atomic<bool> has_requeue_{false};
+  std::atomic<int64_t> requeue_due_ns_{0};
   std::mutex requeue_lock_;
   detail::RequestSlot* requeue_head_ = nullptr;
   detail::RequestSlot* requeue_tail_ = nullptr;

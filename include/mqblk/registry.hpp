@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "mqblk/block_device.hpp"
@@ -122,5 +123,24 @@ std::vector<std::unique_ptr<BlockDevice>> make_devices(std::string_view driver,
 
 DevicePlan plan_device(std::string_view driver, const std::vector<std::string>& attrs,
                        const DeviceOverrides& overrides = {});
+
+// The engine's attributes (mqblk/faults.hpp: badblocks, fault and error injection, mbps)
+// work on every driver: make_device, make_devices and plan_device take them out of attrs
+// before the driver sees the rest, check them (ConfigError, nothing created; an init_hctx
+// fault that fires refuses the device here), and configure each device's DeviceFaults.
+std::vector<std::string> driver_attributes_of(const std::vector<std::string>& attrs);
+
+// Live control, the C++ face of `mqblk set` / `mqblk get` (and the control socket).
+// control_set applies key=value items to a running device: the engine's attributes,
+// power=0|1 and the driver's live ones (driver.hpp, set_live_attr). The whole set is checked
+// first: a bad item is a ConfigError (one line) and nothing changes. A driver attribute that
+// is not live is refused: while powered as null_blk refuses it ("locked while powered"),
+// and while the power is off too, because an mqblk device keeps its shape for its clients
+// (restart it with the new value).
+void control_set(BlockDevice& dev, std::string_view driver, const std::vector<std::string>& items);
+// The device's attributes and state as (key, value) pairs: the driver's attributes as
+// created, the engine's, power, the fault counters, the driver's live state and in-flight
+// counts.
+std::vector<std::pair<std::string, std::string>> control_get(BlockDevice& dev);
 
 }  // namespace mqblk

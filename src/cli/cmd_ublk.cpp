@@ -75,7 +75,9 @@ void setup(CLI::App& app) {
     auto id = std::make_shared<int>(-1);
     auto json = std::make_shared<bool>(false);
     auto* c =
-        app.add_subcommand("list", "ublk devices: state, queues, depth, driver, pid, in-flight");
+        app.add_subcommand("list",
+                           "served devices: NBD servers (id, URI, pid, driver, attributes) and "
+                           "ublk devices (state, queues, depth, driver, pid, in-flight)");
     c->add_option("-n,--number", *id, "only this device");
     c->add_flag("--json", *json, "machine-readable output");
     c->callback([id, json] { run(ublk::cmd_list(*id, *json)); });

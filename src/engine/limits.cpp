@@ -91,6 +91,12 @@ Status check_segments(const DiskLimits& l, const IoDesc& io, const IoSegment* se
   uint64_t sum = 0;
   for (unsigned i = 0; i < nr_segs; ++i) {
     if (segs[i].buf == nullptr || segs[i].len == 0 || (segs[i].len & mask)) return Status::inval;
+    // A virtual boundary (NVMe's PRP rule): no gap inside a boundary-sized page.
+    const auto addr = reinterpret_cast<uintptr_t>(segs[i].buf);
+    if (l.virt_boundary_mask &&
+        ((i > 0 && (addr & l.virt_boundary_mask)) ||
+         (i + 1 < nr_segs && ((addr + segs[i].len) & l.virt_boundary_mask))))
+      return Status::inval;
     sum += segs[i].len;
   }
   if (sum != io.len) return Status::inval;

@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "mqblk/faults.hpp"
+
 namespace mqblk {
 namespace {
 
@@ -67,7 +69,12 @@ std::vector<const DriverRegistration*> registered_drivers() {
 
 std::vector<DriverInfo> list_drivers() {
   std::vector<DriverInfo> out;
-  for (const auto* d : registered_drivers()) out.push_back(d->info());
+  // The engine's attributes apply to every driver: listed with each.
+  const std::vector<AttributeInfo> common = fault_attributes();
+  for (const auto* d : registered_drivers()) {
+    out.push_back(d->info());
+    out.back().attributes.insert(out.back().attributes.end(), common.begin(), common.end());
+  }
   return out;
 }
 
@@ -81,15 +88,159 @@ const DriverRegistration& find_driver(std::string_view driver) {
                                 driver, names));
 }
 
+std::vector<std::string> driver_attributes_of(const std::vector<std::string>& attrs) {
+  std::vector<std::string> out;
+  for (const auto& a : attrs)
+    if (!is_fault_attribute(std::string_view(a).substr(0, a.find('=')))) out.push_back(a);
+  return out;
+}
+
+namespace {
+
+std::vector<std::string> fault_items_of(const std::vector<std::string>& attrs) {
+  std::vector<std::string> out;
+  for (const auto& a : attrs)
+    if (is_fault_attribute(std::string_view(a).substr(0, a.find('=')))) out.push_back(a);
+  return out;
+}
+
+// The engine's attributes, checked; an init_hctx fault is decided here, once per hardware
+// queue of every device, as null_blk's init_hctx would fail while creating them.
+FaultSettings plan_faults(std::string_view driver, const std::vector<std::string>& attrs,
+                          const DevicePlan& p) {
+  FaultSettings s;
+  try {
+    apply_fault_items(s, fault_items_of(attrs), false);
+  } catch (const ConfigError& e) {
+    throw ConfigError(fmt::format("{}: {}", driver, e.what()));
+  }
+  if (s.init_hctx.armed()) {
+    FaultAttr a = s.init_hctx;
+    uint64_t rng = s.error.seed;
+    for (unsigned d = 0; d < p.nr_devices; ++d)
+      for (unsigned q = 0; q < p.nr_hw_queues; ++q) {
+        rng += 0x9E3779B97F4A7C15ull;
+        uint64_t z = rng;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        if (a.should_fail(1, static_cast<uint32_t>((z ^ (z >> 31)) % 100)))
+          throw ConfigError(fmt::format(
+              "{}: init_hctx={}: fault injected: hardware queue {} of device {} failed to "
+              "initialise, so nothing was created (null_blk's init_hctx fault; drop init_hctx "
+              "to create it)",
+              driver, s.init_hctx.to_string(), q, d));
+      }
+  }
+  return s;
+}
+
+}  // namespace
+
 DevicePlan plan_device(std::string_view driver, const std::vector<std::string>& attrs,
                        const DeviceOverrides& overrides) {
-  return find_driver(driver).plan()(attrs, overrides);
+  DevicePlan p = find_driver(driver).plan()(driver_attributes_of(attrs), overrides);
+  (void)plan_faults(driver, attrs, p);
+  return p;
 }
 
 std::vector<std::unique_ptr<BlockDevice>> make_devices(std::string_view driver,
                                                        const std::vector<std::string>& attrs,
                                                        const DeviceOverrides& overrides) {
-  return find_driver(driver).make()(attrs, overrides);
+  const DriverRegistration& d = find_driver(driver);
+  const std::vector<std::string> own = driver_attributes_of(attrs);
+  const FaultSettings faults = plan_faults(driver, attrs, d.plan()(own, overrides));
+  std::vector<std::unique_ptr<BlockDevice>> devs = d.make()(own, overrides);
+  for (auto& dev : devs)
+    if (DeviceFaults* f = dev->faults()) f->configure(faults);
+  return devs;
+}
+
+void control_set(BlockDevice& dev, std::string_view driver, const std::vector<std::string>& items) {
+  DeviceFaults* f = dev.faults();
+  if (!f) throw ConfigError("this device has no live attributes");
+  FaultSettings next = f->settings();
+  std::vector<std::string> faults;
+  std::vector<std::pair<std::string, std::string>> live;
+  const DriverInfo& info = find_driver(driver).info();
+  for (const auto& item : items) {
+    size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == item.size())
+      throw ConfigError(fmt::format("'{}': expected key=value (e.g. badblocks=+0-7)", item));
+    std::string key = item.substr(0, eq), value = item.substr(eq + 1);
+    if (is_fault_attribute(key)) {
+      faults.push_back(item);
+    } else if (dev.set_live_attr(key, value, false)) {
+      live.emplace_back(key, value);
+    } else {
+      bool known = std::any_of(info.attributes.begin(), info.attributes.end(),
+                               [&](const AttributeInfo& a) { return a.name == key; });
+      if (!known)
+        throw ConfigError(
+            fmt::format("{}: unknown attribute '{}' (see `mqblk features` for the {} driver's)",
+                        key, key, driver));
+      if (f->powered())
+        throw ConfigError(fmt::format(
+            "{}={}: locked while the device is powered, as in null_blk; an mqblk device also "
+            "keeps it with the power off, as its clients depend on it: restart the device "
+            "with {}={}",
+            key, value, key, value));
+      throw ConfigError(fmt::format(
+          "{}={}: fixed for this device's life (its clients depend on it): restart the device "
+          "with {}={}",
+          key, value, key, value));
+    }
+  }
+  apply_fault_items(next, faults, true);  // throws before anything changed
+  const bool power_given = std::any_of(
+      faults.begin(), faults.end(), [](const std::string& i) { return i.rfind("power=", 0) == 0; });
+  f->configure(next);
+  for (const auto& [k, v] : live) dev.set_live_attr(k, v, true);
+  if (power_given && next.powered != f->powered()) dev.set_power(next.powered);
+}
+
+std::vector<std::pair<std::string, std::string>> control_get(BlockDevice& dev) {
+  std::vector<std::pair<std::string, std::string>> out;
+  const std::string d = dev.describe();
+  size_t pos = d.find(' ');
+  out.emplace_back("driver", d.substr(0, pos));
+  while (pos != std::string::npos) {
+    size_t next = d.find(' ', pos + 1);
+    std::string item = d.substr(pos + 1, next == std::string::npos ? next : next - pos - 1);
+    size_t eq = item.find('=');
+    if (eq != std::string::npos) out.emplace_back(item.substr(0, eq), item.substr(eq + 1));
+    pos = next;
+  }
+  if (DeviceFaults* f = dev.faults()) {
+    FaultSettings s = f->settings();
+    for (const auto& item : fault_items(s)) {
+      size_t eq = item.find('=');
+      out.emplace_back(item.substr(0, eq), item.substr(eq + 1));
+    }
+    out.emplace_back("power", s.powered ? "1" : "0");
+    out.emplace_back("fault_failed", std::to_string(f->failed()));
+    out.emplace_back("fault_held", std::to_string(f->held()));
+    out.emplace_back("throttled", std::to_string(f->throttled()));
+  }
+  // The driver's live values replace what it was created with (irqmode set live, say).
+  std::vector<std::pair<std::string, std::string>> live;
+  dev.live_state(live);
+  for (auto& [k, v] : live) {
+    auto it = std::find_if(out.begin(), out.end(), [&](const auto& kv) { return kv.first == k; });
+    if (it != out.end())
+      it->second = v;
+    else
+      out.emplace_back(k, v);
+  }
+  uint64_t in_flight = 0, timeouts = 0, requeued = 0;
+  for (const auto& q : dev.stats()) {
+    in_flight += q.in_flight;
+    timeouts += q.timeouts;
+    requeued += q.requeued;
+  }
+  out.emplace_back("in_flight", std::to_string(in_flight));
+  out.emplace_back("timeouts", std::to_string(timeouts));
+  out.emplace_back("requeued", std::to_string(requeued));
+  return out;
 }
 
 std::unique_ptr<BlockDevice> make_device(std::string_view driver,
@@ -97,13 +248,13 @@ std::unique_ptr<BlockDevice> make_device(std::string_view driver,
                                          const DeviceOverrides& overrides) {
   const DriverRegistration& d = find_driver(driver);
   // Planned first: a configuration of several devices is refused before any is created.
-  DevicePlan p = d.plan()(attrs, overrides);
+  DevicePlan p = d.plan()(driver_attributes_of(attrs), overrides);
   if (p.nr_devices != 1)
     throw ConfigError(fmt::format(
         "{}: nr_devices={}: this command serves one device (use nr_devices=1, and run one "
         "server per device; mqblk bench runs several)",
         driver, p.nr_devices));
-  std::vector<std::unique_ptr<BlockDevice>> devs = d.make()(attrs, overrides);
+  std::vector<std::unique_ptr<BlockDevice>> devs = make_devices(driver, attrs, overrides);
   return std::move(devs.front());
 }
 

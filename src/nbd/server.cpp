@@ -28,6 +28,7 @@
 #include <system_error>
 #include <vector>
 
+#include "control/control_server.hpp"
 #include "mqblk/detail/clock.hpp"
 #include "mqblk/registry.hpp"
 #include "nbd/errors.hpp"
@@ -269,6 +270,17 @@ int serve(const ServerOptions& opt, BlockDevice& dev, bool fills_read_buffers,
     detach_stdio();
     (void)!::write(ready_fd, "R", 1);
     ::close(ready_fd);
+  }
+
+  // `mqblk set/get nbdN` and `mqblk list`: live control while it serves.
+  std::unique_ptr<control::ControlServer> live;
+  try {
+    std::string driver = opt.driver;
+    if (driver.empty()) driver = dev.describe().substr(0, dev.describe().find(' '));
+    live = std::make_unique<control::ControlServer>(
+        dev, control::claim_nbd_id(), control::ServedInfo{"nbd", uri, driver, opt.attrs, true});
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mqblk: warning: no live control for this server: %s\n", e.what());
   }
 
   pid_t child = -1;

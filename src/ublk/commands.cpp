@@ -14,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "control/control_server.hpp"
 #include "mqblk/registry.hpp"
 #include "ublk/control.hpp"
 #include "ublk/features.hpp"
@@ -442,18 +443,28 @@ int cmd_del(int id, bool all, bool force) {
 }
 
 int cmd_list(int id, bool json) {
+  // NBD servers too (their records, control/control_server.hpp), unless one ublk id is asked.
+  nlohmann::json out = nlohmann::json::array();
+  if (id < 0)
+    for (const auto& r : control::nbd_records())
+      out.push_back({{"id", r.id},
+                     {"kind", "nbd"},
+                     {"uri", r.uri},
+                     {"pid", r.pid},
+                     {"driver", r.driver},
+                     {"attributes", r.attrs}});
   std::unique_ptr<Control> ctl;
   try {
     ctl = std::make_unique<Control>();
   } catch (const UblkError& e) {
-    return fail(e.what());
+    // No ublk here: the NBD servers are still worth listing.
+    if (id >= 0 || out.empty()) return fail(e.what());
   }
-  std::vector<uint32_t> ids =
-      id >= 0 ? std::vector<uint32_t>{static_cast<uint32_t>(id)} : saved_ids();
-  nlohmann::json out = nlohmann::json::array();
+  std::vector<uint32_t> ids;
+  if (ctl) ids = id >= 0 ? std::vector<uint32_t>{static_cast<uint32_t>(id)} : saved_ids();
   for (uint32_t i : ids) {
     auto saved = load_config(i);
-    nlohmann::json d = {{"id", i}, {"dev", "/dev/ublkb" + std::to_string(i)}};
+    nlohmann::json d = {{"id", i}, {"kind", "ublk"}, {"dev", "/dev/ublkb" + std::to_string(i)}};
     try {
       abi::DevInfo info = ctl->get_dev_info(i);
       d["state"] = state_name(info.state);
@@ -503,6 +514,12 @@ int cmd_list(int id, bool json) {
   for (const auto& d : out) {
     std::string attrs;
     for (const auto& a : d.value("attributes", std::vector<std::string>{})) attrs += " " + a;
+    if (d["kind"] == "nbd") {
+      std::printf("nbd %s: %s, pid %d, %s%s\n", d["id"].get<std::string>().c_str(),
+                  d["uri"].get<std::string>().c_str(), d.value("pid", 0),
+                  d.value("driver", std::string("?")).c_str(), attrs.c_str());
+      continue;
+    }
     std::string hung;
     if (uint64_t h = d.value("hung", uint64_t{0}); h > 0) {
       char b[96];

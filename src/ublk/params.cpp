@@ -26,6 +26,7 @@ abi::Params to_params(const DiskLimits& limits) {
   b.io_opt_shift = b.physical_bs_shift;
   b.max_sectors = max_io_bytes(limits) >> 9;
   b.dev_sectors = limits.capacity_sectors();
+  b.virt_boundary_mask = limits.virt_boundary_mask;
   if (limits.supports_discard() || limits.supports_write_zeroes()) {
     p.types |= abi::kParamTypeDiscard;
     auto& d = p.discard;

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "control/control_server.hpp"
 #include "mqblk/detail/clock.hpp"
 #include "mqblk/registry.hpp"
 #include "ublk/control.hpp"
@@ -578,6 +579,15 @@ int Server::run() {
                static_cast<int>(getpid()));
   std::fflush(stderr);
   if (hooks_.ready) hooks_.ready(bdev);
+  // `mqblk set/get ID`: live control while it serves (ID.json is the ublk record).
+  std::unique_ptr<control::ControlServer> live;
+  try {
+    live = std::make_unique<control::ControlServer>(
+        *dev_, std::to_string(id_),
+        control::ServedInfo{"ublk", bdev, spec_.driver, spec_.attrs, false});
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mqblk: warning: no live control for device %u: %s\n", id_, e.what());
+  }
 
   // Publish counters for `list` until told to stop or until every queue ended on its own
   // (the kernel aborted the device: someone else stopped it).
@@ -597,6 +607,7 @@ int Server::run() {
   // lets go, while the queue threads still run to commit them; then the kernel's STOP_DEV
   // finds nothing in flight, and the queues finish. A driver that does not let go ends
   // the process here (release_engine).
+  live.reset();  // no control request may reach a device being released
   set_phase(kDrain);
   release_engine(true);
   try {

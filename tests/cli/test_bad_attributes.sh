@@ -31,7 +31,18 @@ check "submit_queues" null $bf submit_queues=1000
 check "discard" null discard=1
 check "not a multiple" null $bf size=1025K blocksize=4096
 check "queue_mode" null $bf queue_mode=1
-check "mbps" null $bf mbps=100
+check "mbps=fast" null $bf mbps=fast
+check "badblocks=+9-2" null $bf badblocks=+9-2
+check "badblocks=7" null $bf badblocks=7
+check "timeout=1,100" null $bf timeout=1,100
+check "requeue=1,101,0,1" null $bf requeue=1,101,0,1
+check "init_hctx=1,100,0,1" null $bf init_hctx=1,100,0,1
+check "error=EWHAT" null $bf error_rate=0.5 error=EWHAT
+check "error_rate=2" null $bf error_rate=2
+check "error_ops" null $bf error_rate=1 error_ops=read,fly
+check "power=0" null $bf power=0
+check "cache_size" null cache_size=8
+check "poll_queues" null $bf submit_queues=200 poll_queues=100
 check "nr_devices" null $bf nr_devices=0
 check "cannot hold 2 devices" null $bf nr_devices=2 shared_tags=1
 check "zoned" null $bf zoned=1

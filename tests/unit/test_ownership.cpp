@@ -1,6 +1,7 @@
 // The ownership rules, one test each: who ends a request, who loses, when a slot returns.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <thread>
 
 #include "test_drivers.hpp"
@@ -137,6 +138,10 @@ TEST_F(Fixture, BusyRequestsAreRequeuedAndRetried) {
   EXPECT_EQ(dev.driver().count(), 0u);
   dev.driver().answer_busy = false;
   IoCompletion c;
+  EXPECT_EQ(q->reap(&c, 1), 0u);  // too early: retried 1 ms after it was requeued
+  EXPECT_EQ(dev.driver().count(), 0u);
+  EXPECT_GE(q->next_timer_ns(), 0);  // an event loop knows when to come back
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
   EXPECT_EQ(q->reap(&c, 1), 0u);  // the reap reran the requeue list
   EXPECT_EQ(dev.driver().count(), 1u);
   EXPECT_EQ(dev.stats()[0].requeued, 1u);

@@ -95,11 +95,27 @@ struct alignas(64) RequestSlot {
   // submissions; meaningless while buf is set.
   const IoSegment* segs = nullptr;
   uint32_t nr_segs = 0;
+  // Test features (mqblk/faults.hpp). forced: a badblocks_partial_io request, whose
+  // submitter gets this status (not ok) with result = the bytes the driver transferred;
+  // fault_held: the engine itself parked it (a timeout fault) and the
+  // timeout scan, a power cut or teardown claims it; written before the park's release.
+  // forced is reset by the delivery that used it, so starts need not write it.
+  Status forced = Status::ok;
+  std::atomic<bool> fault_held{false};
 
   // Delivers the completion to the submitter. Every caller holds the slot meanwhile: the
   // tag is released only after it (free transitions), or the caller keeps a reference
   // (Step::put, try_end, share), so these fields cannot be rewritten under it.
-  void deliver(Status s, uint64_t result) noexcept { end_io(end_ctx, user_data, s, result); }
+  void deliver(Status s, uint64_t result) noexcept {
+    if (__builtin_expect(forced != Status::ok, 0)) {
+      if (s == Status::ok) {
+        s = forced;
+        result = nr_bytes;  // what was transferred before the bad sector
+      }
+      forced = Status::ok;  // delivered once: the next start begins clean
+    }
+    end_io(end_ctx, user_data, s, result);
+  }
 
   uint64_t generation() const noexcept { return gen_of(word.load(std::memory_order_relaxed)); }
 

@@ -78,7 +78,7 @@ constexpr string_view kBoolRange = "must be 0 or 1 (also true/false, yes/no, on/
 constexpr string_view kSizeRange = "must be between 1K and 1P: a number of MB, or a K/M/G/T suffix";
 
 // clang-format off
-const std::array<Attr, 25> kAttrs{{
+const std::array<Attr, 24> kAttrs{{
   {"size", "size", Kind::bytes, &NullConfig::size_bytes, 20, 1, kMaxBytes, kSizeRange,
    "size=1G", "MB", "256000", "device size in MB (suffixes K/M/G/T accepted: size=1G is 1024)",
    true, nullptr},
@@ -95,9 +95,10 @@ const std::array<Attr, 25> kAttrs{{
   {"submit_queues", "submit_queues", Kind::uint, &NullConfig::submit_queues, 0, 1, 256,
    "must be between 1 and 256", "submit_queues=4", "", "1", "number of hardware queues",
    true, nullptr},
-  {"poll_queues", "poll_queues", Kind::uint, &NullConfig::poll_queues, 0, 0, 0,
-   "polled queues are not implemented: only 0 is accepted", "poll_queues=0", "", "0",
-   "polled hardware queues (not implemented: must be 0)", false, nullptr},
+  {"poll_queues", "poll_queues", Kind::uint, &NullConfig::poll_queues, 0, 0, 256,
+   "must be between 0 and 256", "poll_queues=2", "", "0",
+   "polled hardware queues after the submit_queues ones: their completions are reaped by the "
+   "submitter's poll, not the completion context", false, nullptr},
   {"hw_queue_depth", "hw_queue_depth", Kind::uint, &NullConfig::hw_queue_depth, 0, 1, 4096,
    "must be between 1 and 4096", "hw_queue_depth=128", "", "64", "tags per hardware queue",
    true, nullptr},
@@ -119,9 +120,6 @@ const std::array<Attr, 25> kAttrs{{
   {"cache_size", "cache_size", Kind::bytes, &NullConfig::cache_size_bytes, 20, 0, kMaxBytes,
    "must be between 0 and 1P: a number of MB, or a K/M/G/T suffix", "cache_size=64", "MB",
    "0", "volatile write cache size in MB, 0 = none (needs memory_backed=1)", false, nullptr},
-  {"mbps", "mbps", Kind::uint, &NullConfig::mbps, 0, 0, 1'000'000,
-   "must be between 0 and 1000000 MB/s (0 = unlimited)", "mbps=500", "MB/s", "0",
-   "bandwidth limit, 0 = unlimited", false, nullptr},
   {"blocking", "blocking", Kind::boolean, &NullConfig::blocking, 0, 0, 1, kBoolRange,
    "blocking=1", "bool", "0", "blocking driver: queue_rq may sleep", false, nullptr},
   {"shared_tags", "shared_tags", Kind::boolean, &NullConfig::shared_tags, 0, 0, 1, kBoolRange,
@@ -146,7 +144,9 @@ const std::array<Attr, 25> kAttrs{{
    "must be between -1 and 1023", "home_node=-1", "", "-1",
    "NUMA home node (accepted and ignored)", false, nullptr},
   {"virt_boundary", "virt_boundary", Kind::boolean, &NullConfig::virt_boundary, 0, 0, 1,
-   kBoolRange, "virt_boundary=1", "bool", "0", "require a virtual boundary (page gaps)",
+   kBoolRange, "virt_boundary=1", "bool", "0",
+   "4 KiB virtual boundary: segments other than the first start, and other than the last "
+   "end, on a 4 KiB boundary (ublk's virt_boundary_mask)",
    false, nullptr},
   {"backing_file", "backing_file", Kind::path, &NullConfig::backing_file, 0, 0, 0,
    "must be a file path", "backing_file=/dev/shm/null0", "path", "",
@@ -171,7 +171,7 @@ struct Unsupported {
   string_view name;
   string_view why;
 };
-constexpr std::array<Unsupported, 18> kUnsupported{{
+constexpr std::array<Unsupported, 13> kUnsupported{{
     {"zoned", "zoned emulation is not supported yet (drop it)"},
     {"zone_size", "zoned emulation is not supported yet (drop it)"},
     {"zone_capacity", "zoned emulation is not supported yet (drop it)"},
@@ -181,17 +181,10 @@ constexpr std::array<Unsupported, 18> kUnsupported{{
     {"zone_append_max_sectors", "zoned emulation is not supported yet (drop it)"},
     {"zone_readonly", "zoned emulation is not supported yet (drop it)"},
     {"zone_offline", "zoned emulation is not supported yet (drop it)"},
-    {"badblocks", "bad block emulation is not supported yet (drop it)"},
-    {"power", "a configfs control file, not needed with mqblk (drop it)"},
     {"index", "a configfs control file, not needed with mqblk (drop it)"},
     {"use_per_node_hctx", "not supported (use submit_queues=N)"},
     {"no_sched", "mqblk has no I/O scheduler (drop it)"},
     {"shared_tag_bitmap", "not supported (drop it)"},
-    {"requeue", "fault injection is not supported (drop it)"},
-    {"init_hctx", "fault injection is not supported (drop it)"},
-    {"timeout",
-     "null_blk's fault-injection timeout is not supported (for the request timeout use "
-     "request_timeout=SECONDS)"},
 }};
 
 const Attr* find_attr(string_view name) {
@@ -532,8 +525,10 @@ std::vector<mqblk::AttributeInfo> null_attributes() {
   out.reserve(kNumAttrs);
   for (size_t i = 0; i < kNumAttrs; ++i) {
     const Attr& a = kAttrs[i];
+    const bool live = a.name == "irqmode" || a.name == "completion_nsec";
     out.push_back(AttributeInfo{std::string(a.name), std::string(a.default_text),
-                                std::string(a.unit), fmt::format("{}; {}", a.help, a.range)});
+                                std::string(a.unit), fmt::format("{}; {}", a.help, a.range), live,
+                                !live});
   }
   return out;
 }

@@ -28,7 +28,7 @@ struct NullConfig {
   uint64_t size_bytes = uint64_t{250} << 30;  // size=MB (gb=GB); null_blk's gb=250 default
   uint32_t blocksize = 512;                   // blocksize / bs: 512..4096, power of two
   uint32_t submit_queues = 1;                 // hardware queues, 1..256
-  uint32_t poll_queues = 0;                   // only 0: polled queues are not implemented
+  uint32_t poll_queues = 0;                   // polled hardware queues, after submit_queues
   uint32_t hw_queue_depth = 64;               // tags per hardware queue, 1..4096
   IrqMode irqmode = IrqMode::softirq;
   uint64_t completion_nsec = 10000;  // irqmode=2 completion delay
@@ -36,7 +36,6 @@ struct NullConfig {
   bool discard = false;              // needs memory_backed
   bool fua = true;
   uint64_t cache_size_bytes = 0;  // cache_size=MB; needs memory_backed
-  uint64_t mbps = 0;              // bandwidth limit in MB/s, 0 = none
   bool blocking = false;          // BLK_MQ_F_BLOCKING: queue_rq may sleep
   bool shared_tags = false;       // the nr_devices devices share one tag set
   uint32_t nr_devices = 1;        // devices to create (make_null_devices)

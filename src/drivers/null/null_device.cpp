@@ -4,30 +4,93 @@
 #include "drivers/null/null_driver.hpp"
 
 namespace mqblk::null {
-namespace {
-
-// Attributes null_blk has that mqblk parses but does not implement yet: refuse a
-// non-default value rather than ignore it.
-void refuse_unimplemented(const NullConfig& c) {
-  auto refuse = [](std::string_view what, std::string_view fix) {
-    throw ConfigError(fmt::format("null: {} is not implemented yet ({})", what, fix));
-  };
-  if (c.mbps) refuse(fmt::format("mbps={} (bandwidth throttling)", c.mbps), "leave mbps=0");
-  if (c.cache_size_bytes) refuse("cache_size (the write-back cache)", "leave cache_size=0");
-  if (c.poll_queues) refuse("poll_queues", "leave poll_queues=0");
+Status NullDriver::cache_io(const Owned<NullDriver>& rq) {
+  switch (rq.op()) {
+    case Op::read:
+    case Op::write: {
+      const bool write = rq.op() == Op::write;
+      if (write && (rq.flags() & kReqPreflush)) {
+        Status f = cache_->flush();
+        if (f != Status::ok) return f;
+      }
+      uint64_t off = rq.offset();
+      for (unsigned i = 0, n = rq.segment_count(); i < n; ++i) {
+        const IoSegment seg = rq.segment(i);
+        Status s = write ? cache_->write(off, seg.buf, seg.len, rq.fua())
+                         : cache_->read(off, seg.buf, seg.len);
+        if (s != Status::ok) return s;
+        off += seg.len;
+      }
+      return Status::ok;
+    }
+    case Op::flush: return cache_->flush();
+    case Op::discard: return cache_->discard(rq.offset(), rq.bytes());
+    case Op::write_zeroes:
+      return cache_->write_zeroes(rq.offset(), rq.bytes(), !(rq.flags() & kReqNoUnmap));
+    default: return Status::notsupp;
+  }
 }
 
-}  // namespace
+void NullDriver::poll_add(Hctx<NullDriver>& h, Owned<NullDriver> rq, Status s) {
+  PollList& p = polled_[h.index() - first_poll_queue_];
+  std::lock_guard lk(p.lock);
+  p.list.emplace_back(std::move(rq), s);  // reserved: at most depth requests
+  p.pending.fetch_add(1, std::memory_order_release);
+}
+
+unsigned NullDriver::poll_queue(Hctx<NullDriver>& h) {
+  PollList& p = polled_[h.index() - first_poll_queue_];
+  if (p.pending.load(std::memory_order_acquire) == 0) return 0;
+  std::pair<Owned<NullDriver>, Status> batch[64];
+  unsigned n = 0;
+  {
+    std::lock_guard lk(p.lock);
+    n = static_cast<unsigned>(std::min<size_t>(p.list.size(), 64));
+    for (unsigned i = 0; i < n; ++i) batch[i] = std::move(p.list[p.list.size() - n + i]);
+    p.list.resize(p.list.size() - n);
+    p.pending.fetch_sub(n, std::memory_order_release);
+  }
+  for (unsigned i = 0; i < n; ++i) (void)std::move(batch[i].first).end(batch[i].second);
+  return n;
+}
+
+bool NullDriver::set_live_attr(std::string_view key, std::string_view value, bool apply) {
+  if (key != "irqmode" && key != "completion_nsec") return false;
+  // The parser's own checks and messages, on a one-item configuration.
+  NullConfig c = parse_null_config({fmt::format("{}={}", key, value)});
+  if (apply) {
+    if (key == "irqmode")
+      irqmode_.store(c.irqmode, std::memory_order_relaxed);
+    else
+      completion_nsec_.store(static_cast<int64_t>(c.completion_nsec), std::memory_order_relaxed);
+  }
+  return true;
+}
+
+void NullDriver::live_state(std::vector<std::pair<std::string, std::string>>& out) const {
+  out.emplace_back("irqmode",
+                   std::to_string(static_cast<int>(irqmode_.load(std::memory_order_relaxed))));
+  out.emplace_back("completion_nsec",
+                   std::to_string(completion_nsec_.load(std::memory_order_relaxed)));
+  if (store_) out.emplace_back("resident_bytes", std::to_string(store_->resident_bytes()));
+  if (cache_) {
+    out.emplace_back("cache_dirty_bytes", std::to_string(cache_->dirty_bytes()));
+    out.emplace_back("cache_evicted_pages", std::to_string(cache_->evicted_pages()));
+  }
+}
 
 NullPlan plan_null_device(const std::vector<std::string>& attrs, const DeviceOverrides& overrides) {
   NullPlan p;
   NullConfig& cfg = p.cfg;
   cfg = parse_null_config(attrs);
   apply_overrides("null", overrides, attrs, cfg.submit_queues, cfg.hw_queue_depth);
-  refuse_unimplemented(cfg);
 
   TagSetConfig& ts = p.tags;
-  ts.nr_hw_queues = cfg.submit_queues;
+  if (cfg.submit_queues + cfg.poll_queues > 256)
+    throw ConfigError(fmt::format(
+        "null: submit_queues={} poll_queues={}: at most 256 hardware queues in all (lower one)",
+        cfg.submit_queues, cfg.poll_queues));
+  ts.nr_hw_queues = cfg.submit_queues + cfg.poll_queues;
   ts.queue_depth = cfg.hw_queue_depth;
   ts.timeout_ns = cfg.request_timeout_ns;
   ts.blocking = cfg.blocking;
@@ -36,6 +99,7 @@ NullPlan plan_null_device(const std::vector<std::string>& attrs, const DeviceOve
   l.capacity_bytes = cfg.size_bytes;
   l.logical_block_size = l.physical_block_size = cfg.blocksize;
   l.max_sectors = cfg.max_sectors;
+  if (cfg.virt_boundary) l.virt_boundary_mask = 4095;  // null_blk: PAGE_SIZE - 1
   if (cfg.discard) {
     l.discard_granularity = cfg.blocksize;
     l.max_discard_sectors = UINT32_MAX >> kSectorShift;

@@ -3,14 +3,25 @@
 // Completes every request without doing I/O, or, with memory_backed=1, stores the data
 // in a sparse PageStore. Completion follows irqmode as null_blk: 0 inline in queue_rq,
 // 1 through the hardware queue's completion context, 2 by a timer completion_nsec later.
-// Threads: queue_rq runs on the submitting thread of its hardware queue; the PageStore is
-// safe for concurrent use by every queue; block_status may be called from any thread.
+// Threads: queue_rq runs on the submitting thread of its hardware queue; the PageStore and
+// the WriteCache (cache_size) are safe for concurrent use by every queue; block_status,
+// set_live_attr and live_state may be called from any thread (irqmode and completion_nsec
+// are atomics: a change applies to the requests started after it). Hardware queues from
+// submit_queues on are polled (poll_queues): their requests end in poll(), on the thread
+// that reaps that queue.
 #pragma once
 
+#include <atomic>
 #include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "drivers/null/null_config.hpp"
 #include "drivers/null/page_store.hpp"
+#include "drivers/null/write_cache.hpp"
 #include "mqblk/device.hpp"
 
 namespace mqblk::null {
@@ -22,38 +33,75 @@ class NullDriver {
 
   NullDriver(const NullConfig& cfg, std::unique_ptr<PageStore> store)
       : store_(std::move(store)),
+        cache_(store_ && cfg.cache_size_bytes
+                   ? std::make_unique<WriteCache>(*store_, cfg.cache_size_bytes)
+                   : nullptr),
         irqmode_(cfg.irqmode),
-        completion_nsec_(static_cast<int64_t>(cfg.completion_nsec)) {}
+        completion_nsec_(static_cast<int64_t>(cfg.completion_nsec)),
+        first_poll_queue_(cfg.poll_queues ? cfg.submit_queues : UINT32_MAX),
+        polled_(cfg.poll_queues) {
+    for (auto& p : polled_) p.list.reserve(cfg.hw_queue_depth);
+  }
 
   // Small enough to inline into the engine's dispatch: the store path is out of line.
   [[gnu::always_inline]] inline QueueRqResult<NullDriver> queue_rq(Hctx<NullDriver>& h,
                                                                    Owned<NullDriver> rq,
                                                                    bool /*last*/) {
     Status s = store_ ? store_io(rq) : Status::ok;
-    switch (irqmode_) {
+    if (__builtin_expect(h.index() >= first_poll_queue_, 0)) {
+      poll_add(h, std::move(rq), s);
+      return QueueRqResult<NullDriver>::accepted();
+    }
+    switch (irqmode_.load(std::memory_order_relaxed)) {
       case IrqMode::none: std::move(rq).end(s); break;
       case IrqMode::softirq: std::move(rq).complete(s); break;
-      case IrqMode::timer: h.complete_after(std::move(rq), s, completion_nsec_); break;
+      case IrqMode::timer:
+        h.complete_after(std::move(rq), s, completion_nsec_.load(std::memory_order_relaxed));
+        break;
     }
     return QueueRqResult<NullDriver>::accepted();
   }
 
+  // poll_queues: the requests of a polled queue end here, when its submitter reaps, never
+  // from the completion context (null_blk's null_poll).
+  unsigned poll(Hctx<NullDriver>& h) {
+    if (__builtin_expect(polled_.empty(), 1) || h.index() < first_poll_queue_) return 0;
+    return poll_queue(h);
+  }
+  bool poll_pending(Hctx<NullDriver>& h) {
+    if (polled_.empty() || h.index() < first_poll_queue_) return false;
+    return polled_[h.index() - first_poll_queue_].pending.load(std::memory_order_acquire) != 0;
+  }
+
   Extent block_status(uint64_t offset, uint64_t max_len) {
     if (!store_) return Extent{max_len, false, false};
-    return store_->extent_at(offset, max_len);
+    Extent e = store_->extent_at(offset, max_len);
+    return cache_ ? cache_->clip(offset, e) : e;
   }
 
+  // No window with a cache: the cache, not the store, takes the writes.
   std::byte* direct_window(uint64_t offset, uint64_t len) {
-    return store_ ? store_->window(offset, len) : nullptr;
+    return store_ && !cache_ ? store_->window(offset, len) : nullptr;
   }
   void abandon_window(uint64_t offset, uint64_t len) {
-    if (store_) store_->abandon_window(offset, len);
+    if (store_ && !cache_) store_->abandon_window(offset, len);
   }
 
+  // The power cut drops what the cache did not make durable; the store is the media.
+  void power_off() {
+    if (cache_) cache_->drop();
+  }
+  void power_on() {}
+
+  bool set_live_attr(std::string_view key, std::string_view value, bool apply);
+  void live_state(std::vector<std::pair<std::string, std::string>>& out) const;
+
   PageStore* store() noexcept { return store_.get(); }
+  WriteCache* cache() noexcept { return cache_.get(); }
 
  private:
   [[gnu::noinline]] Status store_io(const Owned<NullDriver>& rq) {
+    if (cache_) return cache_io(rq);
     switch (rq.op()) {
       case Op::read: return store_rw(rq, false);
       case Op::write: return store_rw(rq, true);
@@ -64,6 +112,7 @@ class NullDriver {
       default: return Status::notsupp;
     }
   }
+  Status cache_io(const Owned<NullDriver>& rq);
 
   // One store call per segment (a single buffer is one segment). A segmented write that
   // fails part way (memory_cap) leaves the segments before it written, as a disk may.
@@ -78,9 +127,21 @@ class NullDriver {
     return Status::ok;
   }
 
+  // A polled queue's requests, ended by poll(). Bounded by the queue depth: reserved.
+  struct PollList {
+    std::mutex lock;
+    std::vector<std::pair<Owned<NullDriver>, Status>> list;
+    std::atomic<unsigned> pending{0};
+  };
+  void poll_add(Hctx<NullDriver>& h, Owned<NullDriver> rq, Status s);
+  unsigned poll_queue(Hctx<NullDriver>& h);
+
   std::unique_ptr<PageStore> store_;
-  IrqMode irqmode_;
-  int64_t completion_nsec_;
+  std::unique_ptr<WriteCache> cache_;
+  std::atomic<IrqMode> irqmode_;
+  std::atomic<int64_t> completion_nsec_;
+  const uint32_t first_poll_queue_;  // UINT32_MAX without poll_queues
+  std::vector<PollList> polled_;
 };
 
 using NullDevice = Device<NullDriver>;
