@@ -11,18 +11,12 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "control/run_dir.hpp"
 #include "ublk/error.hpp"
 
 namespace mqblk::ublk {
 
-std::string run_dir() {
-  if (geteuid() != 0) {
-    // Read once per call; nothing in mqblk calls setenv.
-    const char* xdg = std::getenv("XDG_RUNTIME_DIR");  // NOLINT(concurrency-mt-unsafe)
-    if (xdg && *xdg) return std::string(xdg) + "/mqblk";
-  }
-  return "/run/mqblk";
-}
+std::string run_dir() { return control::run_dir(); }
 
 std::string run_path(uint32_t id, const char* suffix) {
   return run_dir() + "/" + std::to_string(id) + suffix;
