@@ -13,7 +13,8 @@
 # Usage: bench/callgrind_per_io.sh [MQBLK_BINARY]    (default build-bench/src/cli/mqblk)
 # Environment: IOS1 (200000), IOS2 (1200000), QDS ("128 1": the iodepths to measure),
 #   LIMIT (250: the target for QD 128), TOP (15: functions listed), OUT (a temp dir),
-#   EXTRA (more bench options, e.g. "--lat-sample 1").
+#   EXTRA (more bench options, e.g. "--lat-sample 1"), ATTRS (the device: default
+#   "null irqmode=0 hw_queue_depth=128").
 set -euo pipefail
 
 BIN=${1:-build-bench/src/cli/mqblk}
@@ -23,6 +24,7 @@ QDS=${QDS:-"128 1"}
 LIMIT=${LIMIT:-250}
 TOP=${TOP:-15}
 EXTRA=${EXTRA:-}
+ATTRS=${ATTRS:-"null irqmode=0 hw_queue_depth=128"}
 OUT=${OUT:-$(mktemp -d /tmp/mqblk-callgrind.XXXXXX)}
 mkdir -p "$OUT"
 
@@ -37,7 +39,7 @@ run_one() {  # qd ios -> callgrind out file
   # shellcheck disable=SC2086
   valgrind --tool=callgrind --callgrind-out-file="$f" -q \
     "$BIN" bench --rw randread --bs 4k --iodepth "$qd" --jobs 1 --ios "$ios" $EXTRA \
-    null irqmode=0 hw_queue_depth=128 >"$OUT/bench.qd$qd.ios$ios.txt"
+    $ATTRS >"$OUT/bench.qd$qd.ios$ios.txt"
   echo "$f"
 }
 
