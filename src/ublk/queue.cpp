@@ -239,17 +239,23 @@ struct QueueServer::Impl {
   void on_completion(const IoCompletion& c) {
     unsigned tag = static_cast<unsigned>(c.user_data);
     TagState& t = tags[tag];
-    if (c.status != Status::ok) {
+    const bool rw = t.op == abi::kOpRead || t.op == abi::kOpWrite;
+    // A partial transfer (badblocks_partial_io): the kernel completes the bytes before the
+    // bad sector and requeues the rest, which then fails on its own.
+    uint32_t done = t.len;
+    if (c.status == Status::medium && rw && c.result > 0 && c.result < t.len)
+      done = static_cast<uint32_t>(c.result);
+    else if (c.status != Status::ok) {
       abandon(t);
       return commit(tag, kernel_errno(c.status));
     }
-    if (t.op == abi::kOpRead || t.op == abi::kOpWrite) {
+    if (rw) {
       if (t.op == abi::kOpRead && cfg.user_copy) {
         const std::byte* src = t.win ? t.win : buf(tag);
-        ssize_t n = pwrite(cfg.cdev_fd, src, t.len, abi::user_copy_offset(cfg.q, tag));
-        if (n != static_cast<ssize_t>(t.len)) return commit(tag, -EIO);
+        ssize_t n = pwrite(cfg.cdev_fd, src, done, abi::user_copy_offset(cfg.q, tag));
+        if (n != static_cast<ssize_t>(done)) return commit(tag, -EIO);
       }
-      return commit(tag, static_cast<int32_t>(t.len));
+      return commit(tag, static_cast<int32_t>(done));
     }
     commit(tag, 0);
   }
