@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
+#include <system_error>
 
 #include "control/run_dir.hpp"
 #include "mqblk/detail/clock.hpp"
@@ -28,7 +29,8 @@ std::string request(const std::string& id, const std::string& json_line, int tim
                               "; `mqblk list` shows the running devices)");
   };
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw fail(std::string("socket: ") + std::strerror(errno));
+  if (fd < 0)
+    throw fail(std::string("socket: ") + std::error_code(errno, std::generic_category()).message());
   sockaddr_un a{};
   a.sun_family = AF_UNIX;
   if (path.size() >= sizeof a.sun_path) {
@@ -39,13 +41,15 @@ std::string request(const std::string& id, const std::string& json_line, int tim
   if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
     const int e = errno;
     ::close(fd);
-    throw fail(e == ENOENT || e == ECONNREFUSED ? "no running device with this id"
-                                                : std::string("connect: ") + std::strerror(e));
+    throw fail(e == ENOENT || e == ECONNREFUSED
+                   ? "no running device with this id"
+                   : std::string("connect: ") +
+                         std::error_code(e, std::generic_category()).message());
   }
   std::string out = json_line + "\n";
   if (::send(fd, out.data(), out.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(out.size())) {
     ::close(fd);
-    throw fail(std::string("send: ") + std::strerror(errno));
+    throw fail(std::string("send: ") + std::error_code(errno, std::generic_category()).message());
   }
   std::string reply;
   const int64_t deadline = detail::now_ns() + int64_t{timeout_ms} * 1'000'000;

@@ -1,7 +1,6 @@
 // The control socket's server side and the NBD servers' records (control_server.hpp).
 #include "control/control_server.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -13,9 +12,11 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
+#include <system_error>
 
 #include "control/run_dir.hpp"
 #include "mqblk/detail/clock.hpp"
@@ -25,10 +26,12 @@
 namespace mqblk::control {
 namespace {
 
-constexpr size_t kMaxRequest = 64 * 1024;
+constexpr size_t kMaxRequest = size_t{64} * 1024;
 constexpr int kRequestMs = 2000;
 
-std::string errno_line(const std::string& what) { return what + ": " + std::strerror(errno); }
+std::string errno_line(const std::string& what) {
+  return what + ": " + std::error_code(errno, std::generic_category()).message();
+}
 
 bool alive(pid_t pid) {
   if (pid <= 0) return false;
@@ -168,7 +171,7 @@ void ControlServer::serve_one(int fd) {
 std::string claim_nbd_id() {
   ensure_run_dir();
   for (unsigned n = 0; n < 4096; ++n) {
-    const std::string id = "nbd" + std::to_string(n);
+    std::string id = "nbd" + std::to_string(n);
     const std::string path = run_dir() + "/" + id + ".json";
     int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
     if (fd >= 0) {
@@ -193,13 +196,12 @@ std::string claim_nbd_id() {
 
 std::vector<NbdRecord> nbd_records() {
   std::vector<NbdRecord> out;
-  DIR* d = ::opendir(run_dir().c_str());
-  if (!d) return out;
-  while (dirent* e = ::readdir(d)) {
-    std::string name = e->d_name;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(run_dir(), ec)) {
+    const std::string name = entry.path().filename().string();
     if (name.rfind("nbd", 0) != 0 || name.size() < 9 || name.substr(name.size() - 5) != ".json")
       continue;
-    std::ifstream f(run_dir() + "/" + name);
+    std::ifstream f(entry.path());
     nlohmann::json j = nlohmann::json::parse(f, nullptr, false);
     if (j.is_discarded() || !j.is_object() || !j.contains("uri")) continue;
     NbdRecord r;
@@ -211,7 +213,6 @@ std::vector<NbdRecord> nbd_records() {
     r.attrs = j.value("attributes", std::vector<std::string>{});
     out.push_back(std::move(r));
   }
-  ::closedir(d);
   std::sort(out.begin(), out.end(), [](const NbdRecord& a, const NbdRecord& b) {
     return a.id.size() != b.id.size() ? a.id.size() < b.id.size() : a.id < b.id;
   });

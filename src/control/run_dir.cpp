@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
+#include <system_error>
 
 namespace mqblk::control {
 
@@ -23,7 +24,7 @@ void ensure_run_dir() {
   const std::string dir = run_dir();
   if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
     throw std::runtime_error(
-        "cannot create " + dir + ": " + std::strerror(errno) +
+        "cannot create " + dir + ": " + std::error_code(errno, std::generic_category()).message() +
         (geteuid() != 0 ? "; set XDG_RUNTIME_DIR to a directory of yours" : ""));
 }
 

@@ -224,12 +224,13 @@ std::vector<std::pair<std::string, std::string>> control_get(BlockDevice& dev) {
   // The driver's live values replace what it was created with (irqmode set live, say).
   std::vector<std::pair<std::string, std::string>> live;
   dev.live_state(live);
-  for (auto& [k, v] : live) {
-    auto it = std::find_if(out.begin(), out.end(), [&](const auto& kv) { return kv.first == k; });
+  for (auto& kv : live) {
+    auto it =
+        std::find_if(out.begin(), out.end(), [&](const auto& o) { return o.first == kv.first; });
     if (it != out.end())
-      it->second = v;
+      it->second = kv.second;
     else
-      out.emplace_back(k, v);
+      out.push_back(kv);
   }
   uint64_t in_flight = 0, timeouts = 0, requeued = 0;
   for (const auto& q : dev.stats()) {

@@ -463,6 +463,7 @@ int cmd_list(int id, bool json) {
   std::vector<uint32_t> ids;
   if (ctl) ids = id >= 0 ? std::vector<uint32_t>{static_cast<uint32_t>(id)} : saved_ids();
   for (uint32_t i : ids) {
+    if (!ctl) break;  // (ids is empty then)
     auto saved = load_config(i);
     nlohmann::json d = {{"id", i}, {"kind", "ublk"}, {"dev", "/dev/ublkb" + std::to_string(i)}};
     try {

@@ -58,7 +58,7 @@ class WriteCache {
     uint32_t slot;
     std::list<uint64_t>::iterator age;  // its place in order_ (oldest first)
   };
-  std::byte* page_mem(uint32_t slot) noexcept { return mem_.data() + uint64_t{slot} * kPage; }
+  std::byte* page_mem(uint32_t slot) noexcept { return &mem_[uint64_t{slot} * kPage]; }
   uint64_t page_len(uint64_t page) const noexcept;  // kPage, less at the end of the store
   Status write_back(uint64_t page, const Entry& e);
   // The cached copy of page, entering it (evicting the oldest if full); null on error.
