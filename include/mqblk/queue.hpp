@@ -181,7 +181,7 @@ class Hctx {
       case DeviceFaults::Action::fail: (void)Owned<D>(slot).end(v.status); return false;
       case DeviceFaults::Action::requeue: requeue(Owned<D>(slot)); return false;
       case DeviceFaults::Action::hold:
-        slot->fault_held.store(true, std::memory_order_relaxed);
+        slot->fault_held.store(!MQBLK_BROKEN(HOLD_FORGOTTEN), std::memory_order_relaxed);
         (void)Owned<D>(slot).park();
         return false;
     }
