@@ -6,10 +6,10 @@
 // they dispatch while any feature is armed (one relaxed load when none is: the hot path's
 // only cost). What each verdict does:
 //   pass     the driver gets the request;
-//   fail     the engine ends it with the status (a bad block: medium; an injected error;
-//            power off: ioerr) and the driver never sees it;
+//   fail     the engine ends it with the status (a bad block: ioerr, as null_blk's
+//            BLK_STS_IOERR; an injected error; power off: ioerr) and the driver never sees it;
 //   partial  badblocks_partial_io: the driver transfers the bytes before the first bad
-//            sector; the submitter gets Status::medium with IoCompletion::result = those bytes;
+//            sector; the submitter gets Status::ioerr with IoCompletion::result = those bytes;
 //   hold     a `timeout` fault (null_blk's fake timeout): the engine keeps the request until
 //            the device's request timeout, then ends it with Status::timeout, as
 //            null_blk's null_timeout_rq does; nothing else ends it early but a power cut or
@@ -124,6 +124,8 @@ void apply_fault_items(FaultSettings& s, const std::vector<std::string>& items, 
 
 // The settings as attributes ("key=value"), the default-valued ones left out.
 std::vector<std::string> fault_items(const FaultSettings& s);
+// Every one of them, defaults included (`mqblk get`: badblocks= when there are none).
+std::vector<std::string> fault_items_all(const FaultSettings& s);
 
 class DeviceFaults {
  public:

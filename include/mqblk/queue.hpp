@@ -207,12 +207,14 @@ class Hctx {
   bool run_completion_context() noexcept {
     bool did = false;
     if constexpr (HasPoll<D>) did |= driver_->poll(*this) != 0;
-    if (softirq_.load(std::memory_order_relaxed)) did |= run_softirq();
-    if (next_timer_.load(std::memory_order_relaxed) >= 0) did |= run_timers(detail::now_ns());
+    // Requeued requests first: a driver that completes a retried one through complete()
+    // puts it on the softirq list, which then runs in this same pass.
     if (has_requeue_.load(std::memory_order_relaxed) &&
         !quiesced_.load(std::memory_order_acquire) &&
         requeue_due_ns_.load(std::memory_order_relaxed) <= detail::now_ns())
       did |= run_requeue();
+    if (softirq_.load(std::memory_order_relaxed)) did |= run_softirq();
+    if (next_timer_.load(std::memory_order_relaxed) >= 0) did |= run_timers(detail::now_ns());
     return did;
   }
 
@@ -223,6 +225,8 @@ class Hctx {
   int64_t next_timer_ns() const noexcept {
     if constexpr (HasPollPending<D>)
       if (driver_->poll_pending(*const_cast<Hctx*>(this))) return detail::now_ns();
+    // Work handed over without a wake-up (a completion context's own dispatch): now.
+    if (softirq_.load(std::memory_order_relaxed)) return detail::now_ns();
     int64_t t = next_timer_.load(std::memory_order_acquire);
     if (has_requeue_.load(std::memory_order_acquire) &&
         !quiesced_.load(std::memory_order_acquire)) {

@@ -317,6 +317,27 @@ void apply_fault_items(FaultSettings& out, const std::vector<std::string>& items
   out = std::move(s);
 }
 
+std::vector<std::string> fault_items_all(const FaultSettings& s) {
+  std::vector<std::string> v;
+  v.push_back("badblocks=" + s.badblocks.to_string());
+  v.push_back(fmt::format("badblocks_once={}", s.badblocks_once ? 1 : 0));
+  v.push_back(fmt::format("badblocks_partial_io={}", s.badblocks_partial_io ? 1 : 0));
+  v.push_back("timeout=" + s.timeout.to_string());
+  v.push_back("requeue=" + s.requeue.to_string());
+  v.push_back("init_hctx=" + s.init_hctx.to_string());
+  v.push_back(fmt::format("error_rate={}", s.error.rate));
+  for (const auto& e : kErrnos)
+    if (e.status == s.error.status) v.push_back(fmt::format("error={}", e.name));
+  std::string ops;
+  for (const auto& o : kOps)
+    if (s.error.ops & (1u << static_cast<unsigned>(o.op)))
+      ops += fmt::format("{}{}", ops.empty() ? "" : ",", o.name);
+  v.push_back("error_ops=" + ops);
+  v.push_back(fmt::format("error_seed={}", s.error.seed));
+  v.push_back(fmt::format("mbps={}", s.mbps));
+  return v;
+}
+
 std::vector<std::string> fault_items(const FaultSettings& s) {
   std::vector<std::string> v;
   if (!s.badblocks.empty()) v.push_back("badblocks=" + s.badblocks.to_string());
@@ -427,7 +448,7 @@ DeviceFaults::Verdict DeviceFaults::decide(Op op, uint64_t sector, uint32_t byte
         failed_.fetch_add(1, std::memory_order_relaxed);
         uint64_t good = bad->first - sector;
         good -= good % std::max<uint32_t>(block_sectors, 1);
-        v.status = Status::medium;
+        v.status = Status::ioerr;  // null_blk's BLK_STS_IOERR
         if (s_.badblocks_partial_io && good && op_has_data(op)) {
           v.action = Action::partial;
           v.bytes = static_cast<uint32_t>(good << kSectorShift);

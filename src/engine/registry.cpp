@@ -212,7 +212,7 @@ std::vector<std::pair<std::string, std::string>> control_get(BlockDevice& dev) {
   }
   if (DeviceFaults* f = dev.faults()) {
     FaultSettings s = f->settings();
-    for (const auto& item : fault_items(s)) {
+    for (const auto& item : fault_items_all(s)) {
       size_t eq = item.find('=');
       out.emplace_back(item.substr(0, eq), item.substr(eq + 1));
     }

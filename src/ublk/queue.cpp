@@ -243,7 +243,7 @@ struct QueueServer::Impl {
     // A partial transfer (badblocks_partial_io): the kernel completes the bytes before the
     // bad sector and requeues the rest, which then fails on its own.
     uint32_t done = t.len;
-    if (c.status == Status::medium && rw && c.result > 0 && c.result < t.len)
+    if (c.status == Status::ioerr && rw && c.result > 0 && c.result < t.len)
       done = static_cast<uint32_t>(c.result);
     else if (c.status != Status::ok) {
       abandon(t);
