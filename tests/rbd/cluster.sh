@@ -16,7 +16,8 @@
 # about 1-2 s): paxos propose interval 0.1 (the default 1 s makes every map change wait),
 # mon mgr mkfs grace very long (else HEALTH_ERR "no active mgr" after 120 s), memstore
 # page size 4096 (else an OSD grows to 1-2 GB), chooseleaf type 0 (all OSDs on one host),
-# fast failure reports so that a killed OSD is marked down in about a second.
+# fast failure reports so that a killed OSD is marked down in about a second, no fast
+# shutdown (so that a stopped memstore OSD saves its data and `restart` finds it).
 set -euo pipefail
 
 die() { echo "cluster.sh: $*" >&2; exit 1; }
@@ -96,6 +97,12 @@ osd heartbeat grace = 4
 osd fast fail on connection refused = true
 osd op complaint time = 5
 mon osd down out interval = 0
+# A stopped memstore OSD keeps its data only when it unmounts the store (saving it to
+# osd data): the fast shutdown skips that, and a cluster restarted after it comes back
+# with no PGs at all.
+osd fast shutdown = false
+[client]
+admin socket = $dir/\$name.\$pid.asok
 EOF
 }
 

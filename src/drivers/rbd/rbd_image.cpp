@@ -33,6 +33,12 @@ RbdImage::RbdImage(const RbdConfig& cfg) {
                      errno_text(-r)));
   }
   rados_conf_parse_env(cluster_, nullptr);  // CEPH_ARGS, as every Ceph tool honours it
+  // Errors reach the user as this driver's one-line messages; librados's own lines go to
+  // its log file (log_file in the conf), not to the server's stderr.
+  for (const char* opt : {"log_to_stderr", "err_to_stderr"}) {
+    r = rados_conf_set(cluster_, opt, "false");
+    if (r < 0) fail(fmt::format("cannot set {}=false: {}", opt, errno_text(-r)));
+  }
   if (!cfg.keyring.empty()) {
     r = rados_conf_set(cluster_, "keyring", cfg.keyring.c_str());
     if (r < 0) fail(fmt::format("keyring={}: {}", cfg.keyring, errno_text(-r)));
