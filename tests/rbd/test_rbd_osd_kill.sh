@@ -18,7 +18,7 @@ timeout 120 tail --pid="$fio_pid" -f /dev/null  # bounded wait for fio
 wait "$fio_pid"
 rc=$?
 set -e
-[[ $rc == 0 ]] || fail "fio exited with $rc after the OSD kill: $(tail -20 "$TMP/fio" "$TMP/fio.err")"
+[[ $rc == 0 ]] || fail "fio exited with $rc after the OSD kill: $(tail -n 20 "$TMP/fio" "$TMP/fio.err")"
 grep -q "err= 0" "$TMP/fio" || fail "fio reported errors: $(cat "$TMP/fio")"
 if grep -qi "verify: bad" "$TMP/fio.err"; then fail "fio found mismatches: $(cat "$TMP/fio.err")"; fi
 kill -0 "$SERVER_PID" || fail "the server died"
