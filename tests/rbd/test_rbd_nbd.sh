@@ -3,6 +3,8 @@
 # qemu-io patterns, fio's nbd engine with crc32c verification, write-zeroes and discard
 # that read back zeros, flush, nbdcopy in and the image's own bytes out through `rbd
 # export` (what librbd stored, read without mqblk), and the device size from the image.
+# Then in process: `mqblk bench --verify` from two jobs on two hardware queues, whose
+# completions come straight from librbd's threads (the race test under TSan).
 source "$(dirname "$0")/lib.sh"
 cluster_start 64M
 
@@ -43,4 +45,11 @@ cmp -n $((8 << 20)) "$TMP/in.img" "$TMP/out.img" || fail "the image differs from
 # 0x33 was written at 5M..13M; nbdcopy overwrote up to 8M.
 cmp -i $((8 << 20)):0 -n $((5 << 20)) "$TMP/out.img" <(head -c 5M /dev/zero | tr '\0' '\063') ||
   fail "the image lacks the qemu-io pattern at 8M..13M"
+echo "ok: nbdcopy and rbd export agree"
+
+out=$("$MQBLK" bench --rw randrw --verify --jobs 2 --iodepth 16 --ios 1500 --size 16M \
+  rbd pool=rbd image=img submit_queues=2 op_timeout=10 2>&1) || fail "mqblk bench --verify: $out"
+grep -qE "verify: [0-9]+ blocks checked, 0 mismatches" <<<"$out" || fail "bench verify: $out"
+grep -q " 0 errors" <<<"$out" || fail "bench errors: $out"
+echo "ok: in process, 2 queues: $(grep -oE 'verify: .*' <<<"$out")"
 echo PASS
