@@ -50,7 +50,9 @@ free_port() {
   local p
   for _ in $(seq 50); do
     p=$((12000 + RANDOM % 20000))  # below the ephemeral range (32768-)
-    ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return; }
+    # Not in use by any socket (listening or connected) in /proc/net/tcp: port in hex.
+    awk -v port="$(printf ':%04X' "$p")" 'substr($2, length($2) - 4) == port {found = 1} END {exit found}' \
+      /proc/net/tcp /proc/net/tcp6 && { echo "$p"; return; }
   done
   die "no free TCP port found on 127.0.0.1"
 }
