@@ -9,8 +9,8 @@
 # loopback cluster (tests/rbd/cluster.sh; OSDS memstore OSDs, default 1, pool size OSDS),
 # written in full first so that reads find data. Every client runs with librbd's cache in
 # writeback from the start (rbd_cache_writethrough_until_flush=false, what the rbd driver
-# sets since it declares a volatile write cache; fio's rbd engine gets the same from its
-# start-up cache invalidation, qemu-nbd through CEPH_ARGS).
+# sets since it declares a volatile write cache; fio's rbd engine writes back from its start
+# anyway; qemu-nbd gets it through CEPH_ARGS).
 #
 # Usage: bench/rbd/run.sh [BUILD_DIR] [-r ROUNDS] [-T SECONDS]
 # Paste the table into docs/benchmarks.md.
