@@ -10,6 +10,11 @@
 #   cluster.sh stop-osd DIR N [SIG]    stops osd.N (SIG: TERM, or KILL for a crash)
 #   cluster.sh restart DIR             starts the mon and the OSDs again (same port, data)
 #
+# Where Ceph's Python `ceph` tool cannot run (the VM's guest), MON_COMMAND names the
+# rbd_mon_command program (tests/rbd/mon_command.cpp) that sends the monitor commands
+# instead, and CEPH_LIB_DIR a directory holding the OSD's plugins (erasure-code/ and
+# rados-classes/, as in /usr/lib/x86_64-linux-gnu/ceph and /usr/lib/x86_64-linux-gnu).
+#
 # DIR/ceph.conf names the cluster for clients (CEPH_CONF=DIR/ceph.conf, or conf=), with
 # client.admin's key in DIR/keyring. Every wait is bounded; a failure prints one line
 # naming the log to read and exits 1. Settings and why (measured: a usable image in
@@ -52,7 +57,7 @@ free_port() {
     p=$((12000 + RANDOM % 20000))  # below the ephemeral range (32768-)
     # Not in use by any socket (listening or connected) in /proc/net/tcp: port in hex.
     awk -v port="$(printf ':%04X' "$p")" 'substr($2, length($2) - 4) == port {found = 1} END {exit found}' \
-      /proc/net/tcp /proc/net/tcp6 && { echo "$p"; return; }
+      /proc/net/tcp* && { echo "$p"; return; }
   done
   die "no free TCP port found on 127.0.0.1"
 }
@@ -106,6 +111,10 @@ osd fast shutdown = false
 [client]
 admin socket = $dir/\$name.\$pid.asok
 EOF
+  if [[ -n ${CEPH_LIB_DIR:-} ]]; then
+    printf '[global]\nerasure code dir = %s\nosd class dir = %s\n' "$CEPH_LIB_DIR/erasure-code" \
+      "$CEPH_LIB_DIR/rados-classes" >>"$(conf_of "$dir")"
+  fi
 }
 
 start_mon() {
@@ -119,9 +128,19 @@ start_osd() {
   ceph-osd -i "$n" -c "$(conf_of "$dir")" 2>>"$dir/daemons.err" || die "ceph-osd $n did not start: see $dir/osd.$n.log"
 }
 
+# mon_cmd DIR JSON CLI...: one monitor command, through MON_COMMAND (JSON) or the ceph tool.
+mon_cmd() {
+  local dir=$1 json=$2; shift 2
+  if [[ -n ${MON_COMMAND:-} ]]; then
+    CEPH_CONF=$(conf_of "$dir") timeout -k 2 "$WAIT_S" "$MON_COMMAND" "$json"
+  else
+    cl "$dir" ceph "$@"
+  fi
+}
+
 osds_up() {  # all OSDs up and in
   local dir=$1 stat
-  stat=$(cl "$dir" ceph osd stat -f json) || return 1
+  stat=$(mon_cmd "$dir" '{"prefix": "osd stat", "format": "json"}' osd stat -f json) || return 1
   jq -e --argjson n "$OSDS" '.num_up_osds == $n and .num_in_osds == $n' <<<"$stat" >/dev/null
 }
 
@@ -153,7 +172,8 @@ cmd_start() {
   for ((n = 0; n < OSDS; n++)); do
     local uuid id
     uuid=$(cat /proc/sys/kernel/random/uuid)
-    id=$(cl "$dir" ceph osd new "$uuid" 2>>"$dir/mkfs.log") || die "ceph osd new failed: see $dir/mkfs.log"
+    id=$(mon_cmd "$dir" "{\"prefix\": \"osd new\", \"uuid\": \"$uuid\"}" osd new "$uuid" 2>>"$dir/mkfs.log") ||
+      die "ceph osd new failed: see $dir/mkfs.log"
     [[ $id == "$n" ]] || die "ceph osd new gave id $id, expected $n"
     mkdir -p "$dir/osd.$n"
     ceph-osd -i "$n" --mkfs --osd-uuid "$uuid" -c "$dir/ceph.conf" 2>>"$dir/mkfs.log" >/dev/null ||
@@ -162,9 +182,10 @@ cmd_start() {
   done
   wait_for "$WAIT_S" "osds" osds_up "$dir" || die "OSDs not up after ${WAIT_S}s: see $dir/osd.*.log"
 
-  cl "$dir" ceph osd pool create rbd 8 8 replicated >/dev/null 2>>"$dir/mkfs.log" ||
-    die "pool creation failed: see $dir/mkfs.log"
-  cl "$dir" ceph osd pool application enable rbd rbd >/dev/null 2>>"$dir/mkfs.log" ||
+  mon_cmd "$dir" '{"prefix": "osd pool create", "pool": "rbd", "pg_num": 8, "pgp_num": 8, "pool_type": "replicated"}' \
+    osd pool create rbd 8 8 replicated >/dev/null 2>>"$dir/mkfs.log" || die "pool creation failed: see $dir/mkfs.log"
+  mon_cmd "$dir" '{"prefix": "osd pool application enable", "pool": "rbd", "app": "rbd"}' \
+    osd pool application enable rbd rbd >/dev/null 2>>"$dir/mkfs.log" ||
     die "pool application enable failed: see $dir/mkfs.log"
   # The first write waits for the PGs to peer: rbd create is the readiness check.
   wait_for "$WAIT_S" "image" cl "$dir" rbd create --size "$size" rbd/img ||
