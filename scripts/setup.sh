@@ -10,6 +10,7 @@ pkgs=(
   qemu-utils libnbd-bin python3-libnbd fio nbdkit jq time e2fsprogs
   libgnutls28-dev gnutls-bin
   qemu-system-x86 busybox-static cpio kmod xz-utils dmsetup
+  librbd-dev librados-dev ceph-mon ceph-osd ceph-common qemu-block-extra  # the rbd driver, its test cluster, qemu-nbd's rbd
 )
 missing=()
 for p in "${pkgs[@]}"; do
