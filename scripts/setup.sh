@@ -10,6 +10,7 @@ pkgs=(
   qemu-utils libnbd-bin python3-libnbd fio nbdkit jq time e2fsprogs
   libgnutls28-dev gnutls-bin
   qemu-system-x86 busybox-static cpio kmod xz-utils dmsetup
+  btrfs-progs f2fs-tools
 )
 missing=()
 for p in "${pkgs[@]}"; do

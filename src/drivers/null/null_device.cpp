@@ -1,6 +1,8 @@
 // Turning null attributes into a device: the checks that need the whole configuration.
 #include <fmt/format.h>
 
+#include <cstdio>
+
 #include "drivers/null/null_driver.hpp"
 
 namespace mqblk::null {
@@ -44,6 +46,10 @@ NullPlan plan_null_device(const std::vector<std::string>& attrs, const DeviceOve
   l.volatile_write_cache = cfg.memory_backed;
   l.fua = cfg.fua;
   l.rotational = cfg.rotational;
+  if (cfg.zoned) {
+    p.zoned = plan_zoned(cfg);
+    apply_zoned_limits(p.zoned.geometry, l);
+  }
   detail::check_device_config(ts, l);
   return p;
 }
@@ -55,17 +61,20 @@ std::vector<std::unique_ptr<NullDevice>> make_from_plan(const NullPlan& p) {
   if (p.cfg.shared_tags) shared = TagSet<NullDriver>::create(p.tags);
   std::string description = "null " + p.cfg.to_attr_string();
   std::vector<std::unique_ptr<NullDevice>> devs;
+  for (const std::string& note : p.zoned.notes) std::fprintf(stderr, "%s\n", note.c_str());
   for (uint32_t i = 0; i < p.cfg.nr_devices; ++i) {
     std::unique_ptr<PageStore> store;
     if (p.cfg.memory_backed)
       store = PageStore::open(
           PageStoreOptions{p.cfg.size_bytes, p.cfg.memory_cap_bytes, p.cfg.backing_file});
+    std::unique_ptr<ZoneTable> zones;
+    if (p.cfg.zoned) zones = make_zone_table(p.cfg, p.zoned.geometry, store.get());
     if (shared)
-      devs.push_back(
-          std::make_unique<NullDevice>(shared, p.limits, description, p.cfg, std::move(store)));
+      devs.push_back(std::make_unique<NullDevice>(shared, p.limits, description, p.cfg,
+                                                  std::move(store), std::move(zones)));
     else
-      devs.push_back(
-          std::make_unique<NullDevice>(p.tags, p.limits, description, p.cfg, std::move(store)));
+      devs.push_back(std::make_unique<NullDevice>(p.tags, p.limits, description, p.cfg,
+                                                  std::move(store), std::move(zones)));
   }
   return devs;
 }

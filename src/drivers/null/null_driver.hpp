@@ -11,6 +11,7 @@
 
 #include "drivers/null/null_config.hpp"
 #include "drivers/null/page_store.hpp"
+#include "drivers/null/zoned_null.hpp"
 #include "mqblk/device.hpp"
 
 namespace mqblk::null {
@@ -20,8 +21,12 @@ class NullDriver {
   using Pdu = NoPdu;
   static constexpr bool kSegments = true;  // store_io walks segments
 
-  NullDriver(const NullConfig& cfg, std::unique_ptr<PageStore> store)
+  // zones: a zoned device's table (zoned=1), else null.
+  NullDriver(const NullConfig& cfg, std::unique_ptr<PageStore> store,
+             std::unique_ptr<ZoneTable> zones = nullptr)
       : store_(std::move(store)),
+        zones_(std::move(zones)),
+        io_(zones_ ? IoPath::zoned : store_ ? IoPath::store : IoPath::none),
         irqmode_(cfg.irqmode),
         completion_nsec_(static_cast<int64_t>(cfg.completion_nsec)) {}
 
@@ -29,11 +34,16 @@ class NullDriver {
   [[gnu::always_inline]] inline QueueRqResult<NullDriver> queue_rq(Hctx<NullDriver>& h,
                                                                    Owned<NullDriver> rq,
                                                                    bool /*last*/) {
-    Status s = store_ ? store_io(rq) : Status::ok;
+    // One test on the way of a device that stores nothing; result: a zone append's sector.
+    IoResult r{};
+    if (__builtin_expect(io_ != IoPath::none, 0))
+      r = io_ == IoPath::store ? IoResult{store_io(rq), 0} : zoned_io(rq);
     switch (irqmode_) {
-      case IrqMode::none: std::move(rq).end(s); break;
-      case IrqMode::softirq: std::move(rq).complete(s); break;
-      case IrqMode::timer: h.complete_after(std::move(rq), s, completion_nsec_); break;
+      case IrqMode::none: std::move(rq).end(r.status, r.result); break;
+      case IrqMode::softirq: std::move(rq).complete(r.status, r.result); break;
+      case IrqMode::timer:
+        h.complete_after(std::move(rq), r.status, completion_nsec_, r.result);
+        break;
     }
     return QueueRqResult<NullDriver>::accepted();
   }
@@ -51,12 +61,26 @@ class NullDriver {
   }
 
   PageStore* store() noexcept { return store_.get(); }
+  ZoneTable* zones() noexcept { return zones_.get(); }
+
+  unsigned report_zones(uint64_t sector, ZoneInfo* out, unsigned max) {
+    return zones_ ? zones_->report(sector, out, max) : 0;
+  }
 
  private:
+  enum class IoPath : uint8_t { none, store, zoned };
+  struct IoResult {
+    Status status = Status::ok;
+    uint64_t result = 0;
+  };
+  // The zoned device's path (zoned_io.cpp): the zone rules around the store's I/O.
+  [[gnu::noinline]] IoResult zoned_io(const Owned<NullDriver>& rq);
+  Status zoned_read(const Owned<NullDriver>& rq, uint32_t valid_bytes);
+
   [[gnu::noinline]] Status store_io(const Owned<NullDriver>& rq) {
     switch (rq.op()) {
-      case Op::read: return store_rw(rq, false);
-      case Op::write: return store_rw(rq, true);
+      case Op::read: return store_rw(rq, false, rq.offset());
+      case Op::write: return store_rw(rq, true, rq.offset());
       case Op::flush: return store_->flush();
       case Op::discard: return store_->discard(rq.offset(), rq.bytes());
       case Op::write_zeroes:
@@ -65,10 +89,10 @@ class NullDriver {
     }
   }
 
-  // One store call per segment (a single buffer is one segment). A segmented write that
-  // fails part way (memory_cap) leaves the segments before it written, as a disk may.
-  Status store_rw(const Owned<NullDriver>& rq, bool write) {
-    uint64_t off = rq.offset();
+  // One store call per segment (a single buffer is one segment), from byte off (the
+  // request's own offset, or where a zone append lands). A segmented write that fails part
+  // way (memory_cap) leaves the segments before it written, as a disk may.
+  Status store_rw(const Owned<NullDriver>& rq, bool write, uint64_t off) {
     for (unsigned i = 0, n = rq.segment_count(); i < n; ++i) {
       const IoSegment seg = rq.segment(i);
       Status s = write ? store_->write(off, seg.buf, seg.len) : store_->read(off, seg.buf, seg.len);
@@ -79,6 +103,8 @@ class NullDriver {
   }
 
   std::unique_ptr<PageStore> store_;
+  std::unique_ptr<ZoneTable> zones_;
+  IoPath io_;
   IrqMode irqmode_;
   int64_t completion_nsec_;
 };
@@ -90,6 +116,7 @@ struct NullPlan {
   NullConfig cfg;
   TagSetConfig tags;
   DiskLimits limits;
+  ZonedPlan zoned;  // zoned=1: the zones, and null_blk's adjustments (printed at creation)
 };
 NullPlan plan_null_device(const std::vector<std::string>& attrs,
                           const DeviceOverrides& overrides = {});

@@ -29,7 +29,7 @@ DriverInfo info() {
   i.attributes = null_attributes();
   i.fills_read_buffers = false;  // only with memory_backed=1
   i.idempotent_writes = true;    // a write stores the same bytes however often it runs
-  i.can_be_zoned = false;        // not yet: the zoned issue
+  i.can_be_zoned = true;         // zoned=1 (drivers/null/zoned_null.hpp)
   return i;
 }
 
