@@ -16,7 +16,8 @@
 //  * max_active bounds open + closed zones; past it: zone_active_resource;
 //  * writes not at the write pointer, past the zone's capacity, to a full, read-only or
 //    offline zone, or appends to a conventional zone fail with ioerr; reads of an offline
-//    zone fail with ioerr; reads past the write pointer return zeros.
+//    zone fail with ioerr; what reads past the write pointer return is the driver's
+//    (read_check() says where it is; the null driver fills 0xff there, as null_blk).
 // ZoneTable keeps the zones and applies these rules; the driver keeps the data and calls
 // the table around each write (ZoneTable::write) and on every zone operation. The engine
 // checks shapes first (detail::check_io: zone operations start at a zone, carry no data
@@ -138,8 +139,8 @@ class ZoneTable {
     return Status::ok;
   }
 
-  // How many of nr_sectors at sector hold data (the rest reads as zeros: past the write
-  // pointer), or ioerr for an offline zone, inval for a range that crosses a zone.
+  // How many of nr_sectors at sector hold data (the rest lies past the write pointer), or
+  // ioerr for an offline zone, inval for a range that crosses a zone.
   Status read_check(uint64_t sector, uint32_t nr_sectors, uint32_t* valid_sectors) const;
 
   // open, close, finish, reset (of the zone starting at sector) or reset_all.

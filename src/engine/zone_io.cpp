@@ -34,10 +34,10 @@ Status zone_mgmt(IoQueue& q, Op op, uint64_t offset) {
 
 Status zone_append(IoQueue& q, uint64_t zone_offset, const void* buf, uint32_t len,
                    uint64_t* sector) {
-  return run_one(q,
-                 IoDesc{Op::zone_append, 0, zone_offset, len,
-                        static_cast<std::byte*>(const_cast<void*>(buf))},
-                 sector);
+  return run_one(
+      q,
+      IoDesc{Op::zone_append, 0, zone_offset, len, static_cast<std::byte*>(const_cast<void*>(buf))},
+      sector);
 }
 
 std::vector<ZoneInfo> report_all_zones(BlockDevice& dev) {

@@ -277,8 +277,7 @@ Status ZoneTable::manage(Op op, uint64_t sector, const ZoneDiscard& discard) {
   if (op == Op::zone_reset_all) {
     for (uint32_t i = g_.nr_conv; i < nr_zones(); ++i) {
       Zone& z = zones_[i];
-      if (z.cond != ZoneCond::empty && z.cond != ZoneCond::read_only &&
-          z.cond != ZoneCond::offline)
+      if (z.cond != ZoneCond::empty && z.cond != ZoneCond::read_only && z.cond != ZoneCond::offline)
         (void)reset_zone(z, discard);
     }
     return Status::ok;

@@ -101,6 +101,7 @@ nlohmann::json stats_json(const BlockDevice& dev, const std::vector<std::unique_
                         {"ended", end},
                         {"errors", c.errors.load(std::memory_order_relaxed)},
                         {"one_copy", c.one_copy.load(std::memory_order_relaxed)},
+                        {"zone_appends", c.zone_appends.load(std::memory_order_relaxed)},
                         {"in_flight", rec - end},
                         {"aborted_tags", c.aborted_tags.load(std::memory_order_relaxed)}};
     if (q < es.size()) {
@@ -466,6 +467,15 @@ int Server::run() {
     return failed_start(nullptr);
   }
 
+  if (lim.zoned != ZonedModel::none) {
+    if (lacks(abi::kFZoned, "a zoned device (zoned=1) needs UBLK_F_ZONED", "drop zoned=1"))
+      return failed_start(nullptr);
+    if (std::string why = zoned_refusal(lim, user_copy_); !why.empty()) {
+      fail("zoned: " + why);
+      return failed_start(nullptr);
+    }
+  }
+
   try {
     if (!spec_.recover) {
       abi::DevInfo info{};
@@ -475,6 +485,7 @@ int Server::run() {
       info.dev_id = spec_.id < 0 ? abi::kAnyDevice : static_cast<uint32_t>(spec_.id);
       info.flags = features & abi::kFCmdIoctlEncode;
       if (user_copy_) info.flags |= abi::kFUserCopy;
+      if (lim.zoned != ZonedModel::none) info.flags |= abi::kFZoned;
       if (spec_.recovery) info.flags |= abi::kFUserRecovery;
       if (spec_.reissue) info.flags |= abi::kFUserRecoveryReissue;
       if (spec_.fail_io) info.flags |= abi::kFUserRecoveryFailIo;

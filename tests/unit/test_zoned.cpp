@@ -126,8 +126,7 @@ TEST(ZoneTable, AppendReturnsWhereItWrote) {
 TEST(ZoneTable, OpenCloseFinishReset) {
   ZoneTable t(geom());
   uint64_t discarded = 0;
-  ZoneDiscard d{[](void* c, uint64_t, uint64_t n) { *static_cast<uint64_t*>(c) += n; },
-                &discarded};
+  ZoneDiscard d{[](void* c, uint64_t, uint64_t n) { *static_cast<uint64_t*>(c) += n; }, &discarded};
   // open: empty -> exp_open; again is no error; a write keeps it explicitly open.
   EXPECT_EQ(t.manage(Op::zone_open, zs(1), d), Status::ok);
   EXPECT_EQ(cond(t, 1), ZoneCond::exp_open);
@@ -325,8 +324,8 @@ TEST(ZonedNull, AttributesDefaultsAndLimits) {
   EXPECT_EQ(p.limits.max_zone_append_sectors, (256u << 20) >> 9) << "capped at the capacity";
   EXPECT_EQ(p.limits.max_write_zeroes_sectors, 0u);
   EXPECT_TRUE(p.zoned.notes.empty());
-  p = plan_null_device({"size=64", "zoned=1", "zone_size=8", "blocksize=4096",
-                        "zone_append_max_sectors=13"});
+  p = plan_null_device(
+      {"size=64", "zoned=1", "zone_size=8", "blocksize=4096", "zone_append_max_sectors=13"});
   EXPECT_EQ(p.limits.max_zone_append_sectors, 8u) << "aligned down to the block size";
 }
 
@@ -341,8 +340,8 @@ TEST(ZonedNull, ClampsAsNullBlkWithOneNoteEach) {
             std::string::npos);
   EXPECT_NE(p.zoned.notes[1].find("zone_max_active limit disabled"), std::string::npos);
   EXPECT_NE(p.zoned.notes[2].find("zone_max_open limit disabled"), std::string::npos);
-  p = plan_null_device({"size=64", "zoned=1", "zone_size=8", "zone_max_open=5",
-                        "zone_max_active=4"});
+  p = plan_null_device(
+      {"size=64", "zoned=1", "zone_size=8", "zone_max_open=5", "zone_max_active=4"});
   EXPECT_EQ(p.zoned.geometry.max_open, 4u);
   EXPECT_EQ(p.zoned.geometry.max_active, 4u);
   ASSERT_EQ(p.zoned.notes.size(), 1u);
@@ -413,7 +412,7 @@ TEST_P(ZonedNullIrq, AppendCarriesItsSectorAndDataLandsThere) {
   ASSERT_EQ(d.io(Op::read, kZoneBytes, 16384, got.data()), Status::ok);
   EXPECT_EQ(std::memcmp(got.data(), a.data(), 4096), 0);
   EXPECT_EQ(std::memcmp(got.data() + 4096, b.data(), 8192), 0);
-  EXPECT_EQ(got[12288], 0) << "past the write pointer reads zeros";
+  EXPECT_EQ(got[12288], '\xff') << "past the write pointer reads 0xff, as null_blk's";
   // Zone commands through the queue; the report through the device.
   ASSERT_EQ(zone_mgmt(*d.q, Op::zone_finish, kZoneBytes), Status::ok);
   std::vector<ZoneInfo> z = report_all_zones(*d.dev);
@@ -422,7 +421,7 @@ TEST_P(ZonedNullIrq, AppendCarriesItsSectorAndDataLandsThere) {
   EXPECT_EQ(z[1].cond, ZoneCond::full);
   ASSERT_EQ(zone_mgmt(*d.q, Op::zone_reset_all, 0), Status::ok);
   ASSERT_EQ(d.io(Op::read, kZoneBytes, 4096, got.data()), Status::ok);
-  EXPECT_EQ(got[0], 0) << "a reset zone reads zeros";
+  EXPECT_EQ(got[0], '\xff') << "a reset zone has no data below its write pointer";
   EXPECT_EQ(report_all_zones(*d.dev)[1].cond, ZoneCond::empty);
 }
 

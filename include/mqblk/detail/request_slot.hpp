@@ -209,7 +209,8 @@ struct alignas(64) RequestSlot {
       if (!st.ok) return EndResult::lost;
       if (word.compare_exchange_weak(w, st.next, std::memory_order_acq_rel,
                                      std::memory_order_acquire)) {
-        if (st.deliver) deliver(st.status, st.status == s ? res : 0);  // our reference keeps the slot
+        if (st.deliver)
+          deliver(st.status, st.status == s ? res : 0);  // our reference keeps the slot
         return EndResult::ended;
       }
     }

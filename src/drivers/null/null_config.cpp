@@ -531,8 +531,8 @@ NullConfig parse_null_config(const std::vector<std::string>& kv) {
   if (!cfg.zoned) {
     for (const Given& g : given)
       if (g.field.substr(0, 5) == "zone_" && g.canonical != show(*find_attr(g.field), NullConfig{}))
-        throw ConfigError(fmt::format(
-            "null: {}: needs zoned=1 (add zoned=1, or drop {})", g.item, g.field));
+        throw ConfigError(
+            fmt::format("null: {}: needs zoned=1 (add zoned=1, or drop {})", g.item, g.field));
   }
   if (cfg.zoned && !cfg.backing_file.empty())
     throw ConfigError(fmt::format(

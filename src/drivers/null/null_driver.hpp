@@ -26,7 +26,9 @@ class NullDriver {
              std::unique_ptr<ZoneTable> zones = nullptr)
       : store_(std::move(store)),
         zones_(std::move(zones)),
-        io_(zones_ ? IoPath::zoned : store_ ? IoPath::store : IoPath::none),
+        io_(zones_   ? IoPath::zoned
+            : store_ ? IoPath::store
+                     : IoPath::none),
         irqmode_(cfg.irqmode),
         completion_nsec_(static_cast<int64_t>(cfg.completion_nsec)) {}
 

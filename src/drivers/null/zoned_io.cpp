@@ -28,8 +28,7 @@ NullDriver::IoResult NullDriver::zoned_io(const Owned<NullDriver>& rq) {
       return {s, append && s == Status::ok ? at : 0};
     }
     case Op::flush: return {store_ ? store_->flush() : Status::ok, 0};
-    case Op::discard:
-      return {store_ ? store_->discard(rq.offset(), rq.bytes()) : Status::ok, 0};
+    case Op::discard: return {store_ ? store_->discard(rq.offset(), rq.bytes()) : Status::ok, 0};
     case Op::write_zeroes: return {Status::notsupp, 0};  // not advertised (zoned_null.cpp)
     case Op::zone_open:
     case Op::zone_close:
@@ -44,7 +43,7 @@ NullDriver::IoResult NullDriver::zoned_io(const Owned<NullDriver>& rq) {
 }
 
 // The first valid_bytes come from the store; the rest lies past the write pointer and
-// reads as zeros (null_blk's null_zone_valid_read_len).
+// reads as 0xff bytes, as null_blk fills it (null_zone_valid_read_len, nullb_fill_pattern).
 Status NullDriver::zoned_read(const Owned<NullDriver>& rq, uint32_t valid_bytes) {
   uint64_t off = rq.offset();
   uint64_t left = valid_bytes;
@@ -55,7 +54,7 @@ Status NullDriver::zoned_read(const Owned<NullDriver>& rq, uint32_t valid_bytes)
       Status s = store_->read(off, seg.buf, take);
       if (s != Status::ok) return s;
     }
-    if (take < seg.len) std::memset(seg.buf + take, 0, seg.len - take);
+    if (take < seg.len) std::memset(seg.buf + take, 0xff, seg.len - take);
     left -= take;
     off += seg.len;
   }

@@ -34,9 +34,9 @@ std::vector<uint64_t> parse_sectors(std::string_view key, std::string_view list,
           "e.g. {}={})",
           key, list, item, key, g.nr_conv * g.zone_size_sectors));
     if (v >= g.capacity_sectors)
-      throw ConfigError(fmt::format(
-          "null: {}={}: sector {} is past the end of the device ({} sectors)", key, list, v,
-          g.capacity_sectors));
+      throw ConfigError(
+          fmt::format("null: {}={}: sector {} is past the end of the device ({} sectors)", key,
+                      list, v, g.capacity_sectors));
     if ((v / g.zone_size_sectors) < g.nr_conv)
       throw ConfigError(fmt::format(
           "null: {}={}: sector {} is in conventional zone {}: only sequential zones can change "
@@ -114,16 +114,16 @@ ZonedPlan plan_zoned(const NullConfig& c) {
   g.max_open = c.zone_max_open;
   if (g.max_active != 0 && g.max_open > g.max_active) {
     g.max_open = g.max_active;
-    p.notes.push_back(fmt::format(
-        "null: zone_max_open={}: changed the maximum number of open zones to {} "
-        "(zone_max_active), as null_blk does",
-        c.zone_max_open, g.max_open));
+    p.notes.push_back(
+        fmt::format("null: zone_max_open={}: changed the maximum number of open zones to {} "
+                    "(zone_max_active), as null_blk does",
+                    c.zone_max_open, g.max_open));
   } else if (g.max_open >= seq) {
     g.max_open = 0;
-    p.notes.push_back(fmt::format(
-        "null: zone_max_open={}: zone_max_open limit disabled, limit >= zone count ({} "
-        "sequential zones), as null_blk does",
-        c.zone_max_open, seq));
+    p.notes.push_back(
+        fmt::format("null: zone_max_open={}: zone_max_open limit disabled, limit >= zone count ({} "
+                    "sequential zones), as null_blk does",
+                    c.zone_max_open, seq));
   }
   if (auto e = g.validate(); !e.empty()) throw ConfigError("null: zoned: " + e);
   if (!c.zone_readonly.empty()) (void)parse_sectors("zone_readonly", c.zone_readonly, g);
@@ -148,11 +148,10 @@ std::unique_ptr<ZoneTable> make_zone_table(const NullConfig& c, const ZoneGeomet
                                            PageStore* store) {
   auto t = std::make_unique<ZoneTable>(g);
   ZoneDiscard discard{store ? &discard_zone_data : nullptr, store};
-  for (auto [key, list, cond] :
-       {std::tuple{std::string_view("zone_readonly"), std::string_view(c.zone_readonly),
-                   ZoneCond::read_only},
-        std::tuple{std::string_view("zone_offline"), std::string_view(c.zone_offline),
-                   ZoneCond::offline}}) {
+  for (auto [key, list, cond] : {std::tuple{std::string_view("zone_readonly"),
+                                            std::string_view(c.zone_readonly), ZoneCond::read_only},
+                                 std::tuple{std::string_view("zone_offline"),
+                                            std::string_view(c.zone_offline), ZoneCond::offline}}) {
     if (list.empty()) continue;
     for (uint64_t s : parse_sectors(key, list, g)) (void)t->set_condition(s, cond, discard);
   }
