@@ -31,12 +31,13 @@ namespace mqblk::ublk {
 // Counters a queue thread publishes for `list --json` and the exit report. Written by
 // the queue thread only (relaxed), read by anyone.
 struct QueueCounters {
-  std::atomic<uint64_t> received{0};      // requests the kernel handed us
-  std::atomic<uint64_t> ended{0};         // requests we committed back (any result)
-  std::atomic<uint64_t> errors{0};        // of those, ended with an error
-  std::atomic<uint64_t> one_copy{0};      // READs/WRITEs whose data moved through the device's
-                                          // own memory (direct_window), not the tag buffer
-  std::atomic<uint64_t> zone_appends{0};  // of the received, zone appends (zoned devices)
+  std::atomic<uint64_t> received{0};  // requests the kernel handed us
+  std::atomic<uint64_t> ended{0};     // requests we committed back (any result)
+  std::atomic<uint64_t> errors{0};    // of those, ended with an error
+  std::atomic<uint64_t> one_copy{0};  // READs/WRITEs whose data moved through the device's
+                                      // own memory (direct_window), not the tag buffer
+  // Of the received, the zone appends (zoned devices).
+  std::atomic<uint64_t> zone_appends{0};
   std::atomic<uint32_t> aborted_tags{0};
 };
 
