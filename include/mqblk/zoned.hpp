@@ -26,6 +26,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -102,6 +103,15 @@ struct ZoneDiscard {
   }
 };
 
+// Where a table keeps its state as it changes (a driver's persistent memory): fn(ctx, off,
+// bytes, len) stores len bytes at offset off of the image save() makes, with the table
+// locked, after every change of a zone's condition or write pointer.
+struct ZonePersist {
+  void (*fn)(void* ctx, uint64_t off, const std::byte* bytes, size_t len) = nullptr;
+  void* ctx = nullptr;
+  std::shared_ptr<void> keep;  // keeps ctx alive as long as the table
+};
+
 // Invariants: every zone's condition, write pointer and the counts agree (imp_open,
 // exp_open and closed are the numbers of zones in those conditions; an open zone's wp is
 // within [start, start + capacity); a full zone's wp is start + capacity or start + len
@@ -157,11 +167,13 @@ class ZoneTable {
   Status set_condition(uint64_t sector, ZoneCond cond, const ZoneDiscard& discard);
 
   // Persistence: the state of every zone (conditions and write pointers), as bytes the
-  // driver keeps beside its data, and restore() to take it back after a restart (counts
-  // recomputed; an open zone comes back closed, as after a power cycle, or empty when
-  // nothing was written). restore() returns false, changing nothing, when the bytes do not
-  // describe this geometry.
+  // driver keeps beside its data, and restore() to take it back after a restart, as it
+  // was (conditions included: the server died, not the device; counts recomputed).
+  // restore() returns false, changing nothing, when the bytes do not describe a valid state
+  // of this geometry (its limits included).
   std::vector<std::byte> save() const;
+  // From now on, every change is also stored through p (set before any I/O).
+  void set_persist(ZonePersist p) noexcept { persist_ = std::move(p); }
   bool restore(const std::byte* data, size_t len);
   // Bytes save() produces for a geometry, so that a driver can reserve room.
   static size_t saved_size(const ZoneGeometry& g) noexcept;
@@ -187,6 +199,7 @@ class ZoneTable {
   Status reset_zone(Zone& z, const ZoneDiscard& discard);
   void leave_condition(const Zone& z);  // drops z's share of the counts
   static ZoneInfo info(const Zone& z);
+  void persist_locked(const Zone& z);
 
   ZoneGeometry g_;
   unsigned zone_shift_ = 0;
@@ -197,6 +210,7 @@ class ZoneTable {
   uint32_t exp_open_ = 0;
   uint32_t closed_ = 0;
   uint32_t imp_close_next_ = 0;  // where the search for an implicitly open zone to close starts
+  ZonePersist persist_;
 };
 
 // Synchronous zone commands on an IoQueue, for tools and simple programs (one command,

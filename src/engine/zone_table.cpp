@@ -10,6 +10,14 @@
 
 namespace mqblk {
 
+// The image save() makes: magic, zone count, zone size, then per zone the write pointer
+// (8 bytes) and the condition (1 byte), in the host's byte order (it never leaves the host).
+namespace {
+constexpr uint64_t kSaveMagic = 0x31656e6f7a6b6c62ull;  // "blkzone1"
+constexpr size_t kHeader = 24;
+constexpr size_t kPerZone = 9;
+}  // namespace
+
 std::string_view to_string(ZoneType t) noexcept {
   switch (t) {
     case ZoneType::conventional: return "conventional";
@@ -89,6 +97,14 @@ ZoneInfo ZoneTable::info(const Zone& z) {
   return ZoneInfo{z.start, z.len, z.capacity, z.wp, z.type, z.cond};
 }
 
+void ZoneTable::persist_locked(const Zone& z) {
+  if (!persist_.fn) return;
+  std::byte rec[kPerZone];
+  std::memcpy(rec, &z.wp, 8);
+  rec[8] = static_cast<std::byte>(z.cond);
+  persist_.fn(persist_.ctx, kHeader + uint64_t{zone_no(z.start)} * kPerZone, rec, kPerZone);
+}
+
 Status ZoneTable::check_active() const {
   if (g_.max_active == 0) return Status::ok;
   if (exp_open_ + imp_open_ + closed_ < g_.max_active) return Status::ok;
@@ -132,6 +148,7 @@ void ZoneTable::close_one_implicit() {
         z.cond = ZoneCond::closed;
         ++closed_;
       }
+      persist_locked(z);
       imp_close_next_ = zno;
       return;
     }
@@ -170,6 +187,7 @@ Status ZoneTable::prepare_write_locked(uint64_t sector, uint32_t nr_sectors, boo
     leave_condition(z);
     ++imp_open_;
     z.cond = ZoneCond::imp_open;
+    persist_locked(z);
   }
   *at = sector;
   return Status::ok;
@@ -183,6 +201,7 @@ void ZoneTable::advance_locked(uint64_t at, uint32_t nr_sectors) {
     leave_condition(z);
     z.cond = ZoneCond::full;
   }
+  persist_locked(z);
 }
 
 Status ZoneTable::read_check(uint64_t sector, uint32_t nr_sectors, uint32_t* valid) const {
@@ -214,6 +233,7 @@ Status ZoneTable::open_zone(Zone& z) {
   leave_condition(z);
   ++exp_open_;
   z.cond = ZoneCond::exp_open;
+  persist_locked(z);
   return Status::ok;
 }
 
@@ -231,6 +251,7 @@ Status ZoneTable::close_zone(Zone& z) {
     z.cond = ZoneCond::closed;
     ++closed_;
   }
+  persist_locked(z);
   return Status::ok;
 }
 
@@ -253,6 +274,7 @@ Status ZoneTable::finish_zone(Zone& z) {
   leave_condition(z);
   z.cond = ZoneCond::full;
   z.wp = z.start + z.len;
+  persist_locked(z);
   return Status::ok;
 }
 
@@ -268,6 +290,7 @@ Status ZoneTable::reset_zone(Zone& z, const ZoneDiscard& discard) {
   leave_condition(z);
   z.cond = ZoneCond::empty;
   z.wp = z.start;
+  persist_locked(z);
   discard(z.start, z.len);
   return Status::ok;
 }
@@ -325,6 +348,7 @@ Status ZoneTable::set_condition(uint64_t sector, ZoneCond cond, const ZoneDiscar
   if (z.cond == cond) {
     z.cond = ZoneCond::empty;
     z.wp = z.start;
+    persist_locked(z);
     discard(z.start, z.len);
     return Status::ok;
   }
@@ -335,16 +359,9 @@ Status ZoneTable::set_condition(uint64_t sector, ZoneCond cond, const ZoneDiscar
   }
   z.cond = cond;
   z.wp = kZoneInvalidWp;
+  persist_locked(z);
   return Status::ok;
 }
-
-// Layout: magic, zone count, zone size, then per zone the write pointer (8 bytes) and the
-// condition (1 byte), little-endian as the host is (the file never leaves the host).
-namespace {
-constexpr uint64_t kSaveMagic = 0x31656e6f7a6b6c62ull;  // "blkzone1"
-constexpr size_t kHeader = 24;
-constexpr size_t kPerZone = 9;
-}  // namespace
 
 size_t ZoneTable::saved_size(const ZoneGeometry& g) noexcept {
   return kHeader + size_t{g.nr_zones()} * kPerZone;
@@ -394,18 +411,27 @@ bool ZoneTable::restore(const std::byte* data, size_t len) {
       case ZoneCond::exp_open:
       case ZoneCond::closed:
         if (wp < z.start || wp >= z.start + z.capacity) return false;
-        // Power cycle: what was open is closed (or empty when nothing was written).
-        cond = wp == z.start ? ZoneCond::empty : ZoneCond::closed;
+        if (cond == ZoneCond::closed && wp == z.start) return false;
         break;
       default: return false;
     }
     z.wp = wp;
     z.cond = cond;
   }
+  uint32_t imp = 0, exp = 0, closed = 0;
+  for (const Zone& z : next) {
+    imp += z.cond == ZoneCond::imp_open;
+    exp += z.cond == ZoneCond::exp_open;
+    closed += z.cond == ZoneCond::closed;
+  }
+  if ((g_.max_open && imp + exp > g_.max_open) ||
+      (g_.max_active && imp + exp + closed > g_.max_active))
+    return false;  // an image that breaks this geometry's limits
   std::lock_guard lk(mu_);
   zones_ = std::move(next);
-  imp_open_ = exp_open_ = closed_ = 0;
-  for (const Zone& z : zones_) closed_ += z.cond == ZoneCond::closed;
+  imp_open_ = imp;
+  exp_open_ = exp;
+  closed_ = closed;
   return true;
 }
 

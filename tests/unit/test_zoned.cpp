@@ -1,6 +1,7 @@
 // Unit tests of the zone model (mqblk/zoned.hpp) and of the zoned null device through the
 // engine's real submission path (IoQueue), one rule per test, as null_blk's zoned.c has them.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <string>
@@ -279,14 +280,18 @@ TEST(ZoneTable, SaveRestore) {
   EXPECT_EQ(b.size(), ZoneTable::saved_size(geom(3)));
   ZoneTable u(geom(3));
   ASSERT_TRUE(u.restore(b.data(), b.size()));
-  EXPECT_EQ(cond(u, 1), ZoneCond::closed) << "open zones come back closed";
+  EXPECT_EQ(cond(u, 1), ZoneCond::imp_open) << "as it was";
   EXPECT_EQ(u.zone(1).wp, zs(1) + 8);
-  EXPECT_EQ(cond(u, 2), ZoneCond::empty) << "an open zone never written comes back empty";
+  EXPECT_EQ(cond(u, 2), ZoneCond::exp_open);
   EXPECT_EQ(cond(u, 3), ZoneCond::full);
   EXPECT_EQ(u.zone(4).wp, zs(4) + kZone);
   EXPECT_EQ(cond(u, 5), ZoneCond::read_only);
-  EXPECT_EQ(u.counts().closed, 1u);
+  EXPECT_EQ(u.counts().imp_open, 1u);
+  EXPECT_EQ(u.counts().exp_open, 1u);
   EXPECT_EQ(wr(u, zs(1) + 8, 8), Status::ok);
+  // An image with more open zones than this geometry allows is refused.
+  ZoneTable tight(geom(1));
+  EXPECT_FALSE(tight.restore(b.data(), b.size()));
   // Another geometry, or damaged bytes, are refused without changing anything.
   ZoneGeometry other = geom();
   other.capacity_sectors = 4 * kZone;
@@ -364,7 +369,6 @@ TEST(ZonedNull, RefusalsInOneLine) {
            {{"size=64", "zoned=1", "zone_size=8", "zone_readonly=1"}, "conventional"},
            {{"size=64", "zoned=1", "zone_size=8", "zone_offline=999999"}, "past the end"},
            {{"size=64", "zoned=1", "zone_size=8", "zone_readonly=abc"}, "not a sector"},
-           {{"size=64", "zoned=1", "memory_backed=1", "backing_file=/tmp/x"}, "zone state"},
        }) {
     std::string zone_nr_conv_fix;
     std::vector<std::string> a = c.attrs;
@@ -474,4 +478,62 @@ TEST(ZonedNull, NotZonedRefusesZoneCommands) {
   EXPECT_EQ(zone_mgmt(*q, Op::zone_reset_all, 0), Status::notsupp);
   EXPECT_TRUE(report_all_zones(*dev).empty());
   EXPECT_EQ(dev->report_zones(0, nullptr, 0), 0u);
+}
+
+TEST(ZonedNull, ZoneStateLivesInTheBackingFile) {
+  const std::string path = "/dev/shm/mqblk-zoned-unit-" + std::to_string(getpid());
+  ::unlink(path.c_str());
+  const std::vector<std::string> a{"size=16",
+                                   "zoned=1",
+                                   "zone_size=4",
+                                   "memory_backed=1",
+                                   "zone_offline=16384",
+                                   "irqmode=0",
+                                   "backing_file=" + path};
+  std::vector<char> buf(8192, 'p'), got(8192);
+  std::vector<ZoneInfo> before;
+  {
+    auto dev = std::move(make_null_devices(a)[0]);
+    auto q = dev->open_queue(0);
+    uint64_t s = 0;
+    ASSERT_EQ(zone_append(*q, 4u << 20, buf.data(), 8192, &s), Status::ok);
+    ASSERT_EQ(zone_mgmt(*q, Op::zone_finish, 12u << 20), Status::ok);
+    ASSERT_EQ(zone_mgmt(*q, Op::zone_open, 0), Status::ok);
+    before = report_all_zones(*dev);
+    q.reset();
+  }  // the device goes; its file stays, as after kill -9 (every change is in the file)
+  auto dev = std::move(make_null_devices(a)[0]);
+  std::vector<ZoneInfo> after = report_all_zones(*dev);
+  ASSERT_EQ(after.size(), before.size());
+  EXPECT_EQ(after[2].cond, ZoneCond::offline) << "zone_offline is not applied twice";
+  EXPECT_EQ(after[1], before[1]);
+  EXPECT_EQ(after[1].cond, ZoneCond::imp_open) << "conditions as they were";
+  EXPECT_EQ(after[3], before[3]);
+  EXPECT_EQ(after[0].cond, ZoneCond::exp_open);
+  auto q = dev->open_queue(0);
+  ASSERT_EQ(
+      sync_io(*q, IoDesc{Op::read, 0, 4u << 20, 8192, reinterpret_cast<std::byte*>(got.data())}),
+      Status::ok);
+  EXPECT_EQ(got, buf);
+  std::vector<char> more(4096, 'm');
+  EXPECT_EQ(sync_io(*q, IoDesc{Op::write, 0, (4u << 20) + 8192, 4096,
+                               reinterpret_cast<std::byte*>(more.data())}),
+            Status::ok)
+      << "the write pointer came back";
+  q.reset();
+  dev.reset();
+  // Other zone attributes on the same file are refused in one line.
+  std::vector<std::string> other = a;
+  other[2] = "zone_size=8";
+  std::string e = plan_error(other);
+  EXPECT_TRUE(e.empty()) << "the plan creates nothing, so it cannot know: " << e;
+  try {
+    (void)make_null_devices(other);
+    ADD_FAILURE() << "a file with other zones was accepted";
+  } catch (const ConfigError& err) {
+    EXPECT_NE(std::string(err.what()).find("zone state of other zone attributes"),
+              std::string::npos)
+        << err.what();
+  }
+  ::unlink(path.c_str());
 }

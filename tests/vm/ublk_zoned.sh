@@ -4,7 +4,8 @@
 # commands and writes (open, close, finish, reset, implicit opens past zone_max_open,
 # zone_max_active, writes off the write pointer, conventional zones), the error each step
 # gives; then fio --zonemode=zbd writes with verify, and btrfs (which writes data with
-# zone append) mkfs, mount, write, umount, check, read back. Needs
+# zone append) mkfs, mount, write, umount, check, read back; kill -9 and recover keep
+# zones and data. Needs
 # -b "blkzone mkfs.btrfs btrfs".
 . ./lib.sh
 
@@ -124,6 +125,43 @@ check "mount again" within 60 mount -t btrfs "$dev" /mnt/z
 for i in 1 2 3 4 5 6; do cmp /tmp/b$i /mnt/z/b$i || fail "b$i differs after remount"; done
 ok "btrfs files read back (their data written with $appends zone appends)"
 check "umount" within 60 umount /mnt/z
+rep=$(within 30 mqblk del -n "$id") || fail "del"
+report_balanced "$rep" || fail "exit report not balanced: $rep"
+
+# Zone state lives with the data: kill -9 the server of a -r 1 device (its page store, and
+# the zone state after the data, in a file under /dev/shm), recover, and the zones and data
+# are as they were; writes go on at the write pointers.
+dev=$(within 30 mqblk add -r 1 null size=64 zoned=1 zone_size=8 zone_nr_conv=1 zone_max_open=2 \
+  memory_backed=1) || fail "add -r 1"
+id=${dev#/dev/ublkb}
+head -c 1048576 /dev/urandom > /tmp/pattern
+check "write zone 1" dd if=/tmp/pattern of="$dev" bs=65536 seek=128 oflag=direct status=none
+check "write zone 2" dd if=/tmp/pattern of="$dev" bs=4096 seek=4096 count=3 oflag=direct \
+  status=none
+check "finish zone 3" blkzone finish -o $((3 * 16384)) -c 1 "$dev"
+check "close zone 2" blkzone close -o $((2 * 16384)) -c 1 "$dev"
+check "open zone 4" blkzone open -o $((4 * 16384)) -c 1 "$dev"
+report "$dev" > /tmp/before
+pid=$(jqv '.[0].pid' "$(mqblk list --json)")
+kill -9 "$pid"
+for i in $(seq 1 100); do
+  st=$(jqv '.[0].state' "$(mqblk list --json)")
+  [ "$st" = quiesced ] && break
+  sleep 0.1
+done
+[ "$st" = quiesced ] || fail "state after kill -9 is '$st', not quiesced"
+out=$(within 30 mqblk recover -n "$id") || fail "recover"
+[ "$out" = "$dev" ] || fail "recover printed '$out'"
+report "$dev" > /tmp/after
+diff /tmp/before /tmp/after || fail "zones differ after kill -9 and recover"
+within 10 dd if="$dev" of=/tmp/back bs=65536 skip=128 count=16 iflag=direct status=none \
+  || fail "read back"
+cmp /tmp/pattern /tmp/back || fail "data differs after recover"
+check "write at zone 2's write pointer after recover" dd if=/tmp/pattern of="$dev" bs=4096 \
+  seek=4099 count=1 oflag=direct status=none
+dd if=/tmp/pattern of="$dev" bs=4096 seek=4099 count=1 oflag=direct status=none 2>/dev/null \
+  && fail "a write behind the recovered write pointer succeeded"
+ok "zones and data intact after kill -9 and recover ($(grep -c zcond /tmp/after) zones)"
 rep=$(within 30 mqblk del -n "$id") || fail "del"
 report_balanced "$rep" || fail "exit report not balanced: $rep"
 

@@ -534,11 +534,6 @@ NullConfig parse_null_config(const std::vector<std::string>& kv) {
         throw ConfigError(
             fmt::format("null: {}: needs zoned=1 (add zoned=1, or drop {})", g.item, g.field));
   }
-  if (cfg.zoned && !cfg.backing_file.empty())
-    throw ConfigError(fmt::format(
-        "null: {}: zone state is not kept in the backing file yet, so its zones would not "
-        "survive a restart (drop backing_file, or zoned=1)",
-        where("backing_file")));
   if (cfg.nr_devices > 1 && !cfg.backing_file.empty())
     throw ConfigError(
         fmt::format("null: {}: one backing file cannot hold {} devices (drop backing_file, or use "

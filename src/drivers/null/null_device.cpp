@@ -65,8 +65,9 @@ std::vector<std::unique_ptr<NullDevice>> make_from_plan(const NullPlan& p) {
   for (uint32_t i = 0; i < p.cfg.nr_devices; ++i) {
     std::unique_ptr<PageStore> store;
     if (p.cfg.memory_backed)
-      store = PageStore::open(
-          PageStoreOptions{p.cfg.size_bytes, p.cfg.memory_cap_bytes, p.cfg.backing_file});
+      store = PageStore::open(PageStoreOptions{
+          p.cfg.size_bytes + (p.cfg.zoned ? zone_state_bytes(p.cfg, p.zoned.geometry) : 0),
+          p.cfg.memory_cap_bytes, p.cfg.backing_file});
     std::unique_ptr<ZoneTable> zones;
     if (p.cfg.zoned) zones = make_zone_table(p.cfg, p.zoned.geometry, store.get());
     if (shared)

@@ -144,9 +144,46 @@ void discard_zone_data(void* store, uint64_t start, uint64_t n) {
   (void)static_cast<PageStore*>(store)->discard(start << kSectorShift, n << kSectorShift);
 }
 
+uint64_t zone_state_bytes(const NullConfig& c, const ZoneGeometry& g) {
+  if (c.backing_file.empty()) return 0;
+  return (ZoneTable::saved_size(g) + PageStore::kPageSize - 1) & ~(PageStore::kPageSize - 1);
+}
+
+namespace {
+
+struct StateInFile {
+  PageStore* store;
+  uint64_t base;  // the byte after the device's data
+};
+
+void store_zone_state(void* ctx, uint64_t off, const std::byte* bytes, size_t len) {
+  auto* f = static_cast<StateInFile*>(ctx);
+  // The pages were written at creation, so this allocates nothing and cannot hit memory_cap.
+  (void)f->store->write(f->base + off, bytes, len);
+}
+
+}  // namespace
+
 std::unique_ptr<ZoneTable> make_zone_table(const NullConfig& c, const ZoneGeometry& g,
                                            PageStore* store) {
   auto t = std::make_unique<ZoneTable>(g);
+  if (store && zone_state_bytes(c, g)) {
+    auto f = std::make_shared<StateInFile>(StateInFile{store, c.size_bytes});
+    const size_t n = ZoneTable::saved_size(g);
+    Extent e = store->extent_at(f->base, n);
+    const bool fresh = e.hole && e.length >= n;
+    if (!fresh) {
+      std::vector<std::byte> img(n);
+      (void)store->read(f->base, img.data(), n);
+      if (!t->restore(img.data(), n))
+        throw ConfigError(fmt::format(
+            "null: backing_file={}: holds the zone state of other zone attributes (give the "
+            "ones it was made with, or use a new file)",
+            c.backing_file));
+    }
+    t->set_persist(ZonePersist{&store_zone_state, f.get(), f});
+    if (!fresh) return t;
+  }
   ZoneDiscard discard{store ? &discard_zone_data : nullptr, store};
   for (auto [key, list, cond] : {std::tuple{std::string_view("zone_readonly"),
                                             std::string_view(c.zone_readonly), ZoneCond::read_only},
@@ -154,6 +191,14 @@ std::unique_ptr<ZoneTable> make_zone_table(const NullConfig& c, const ZoneGeomet
                                             std::string_view(c.zone_offline), ZoneCond::offline}}) {
     if (list.empty()) continue;
     for (uint64_t s : parse_sectors(key, list, g)) (void)t->set_condition(s, cond, discard);
+  }
+  if (store && zone_state_bytes(c, g)) {
+    std::vector<std::byte> img = t->save();
+    if (store->write(c.size_bytes, img.data(), img.size()) != Status::ok)
+      throw ConfigError(
+          fmt::format("null: backing_file={}: no room for the zone state within memory_cap (raise "
+                      "memory_cap)",
+                      c.backing_file));
   }
   return t;
 }

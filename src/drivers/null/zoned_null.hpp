@@ -32,8 +32,16 @@ ZonedPlan plan_zoned(const NullConfig& cfg);
 // write_zeroes (it would bypass the write pointer).
 void apply_zoned_limits(const ZoneGeometry& g, DiskLimits& l);
 
-// The table for one device, with zone_readonly / zone_offline applied (their sectors are
-// checked by plan_zoned). store may be null.
+// With a backing_file the zone state lives in the file too, after the data: the store is
+// this many bytes larger than the device (whole pages).
+uint64_t zone_state_bytes(const NullConfig& cfg, const ZoneGeometry& g);
+
+// The table for one device. store may be null. With a backing_file, the table comes back
+// from the file's zone state when the file holds one (a restart, `recover`; zones that
+// were open come back closed) and from then on every change is stored there as it happens,
+// so that it survives kill -9; a fresh file gets the new table. zone_readonly /
+// zone_offline (sectors checked by plan_zoned) apply to new tables only: a restored one
+// has them already. Throws ConfigError when the file's state is of another geometry.
 std::unique_ptr<ZoneTable> make_zone_table(const NullConfig& cfg, const ZoneGeometry& g,
                                            PageStore* store);
 
