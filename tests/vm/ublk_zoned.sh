@@ -56,13 +56,14 @@ wr() {  # wr ZONE [BLOCK_OFFSET]: one 4k direct write
 status=none"
 }
 head -c 4096 /dev/urandom > /tmp/4k
+head -c 4096 /dev/urandom > /tmp/4k-other
 report $kdev | head -3
 
 both true
 both blkzone open -o $((2 * Z)) -c 1 DEV
 both blkzone close -o $((2 * Z)) -c 1 DEV
 both "$(wr 3)"
-both "$(wr 3)"      # behind the write pointer
+both "$(wr 3 | sed s,/tmp/4k,/tmp/4k-other,)"  # behind the write pointer: changes nothing
 both "$(wr 3 5)"    # ahead of it
 both "$(wr 3 1)"
 both blkzone close -o $((3 * Z)) -c 1 DEV

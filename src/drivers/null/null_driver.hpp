@@ -55,8 +55,11 @@ class NullDriver {
     return store_->extent_at(offset, max_len);
   }
 
+  // Not for zoned devices: a write lands in the window before the zone rules can refuse
+  // it (off the write pointer, over data), and a read past the write pointer would be
+  // filled in place.
   std::byte* direct_window(uint64_t offset, uint64_t len) {
-    return store_ ? store_->window(offset, len) : nullptr;
+    return store_ && !zones_ ? store_->window(offset, len) : nullptr;
   }
   void abandon_window(uint64_t offset, uint64_t len) {
     if (store_) store_->abandon_window(offset, len);
