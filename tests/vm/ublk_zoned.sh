@@ -101,6 +101,9 @@ for rw in write randwrite; do
   grep -q "err= 0" /tmp/fio-$rw.txt || { cat /tmp/fio-$rw.txt; fail "fio zbd $rw errors"; }
   ok "fio --zonemode=zbd --rw=$rw with verify"
 done
+one=$(jqv '[.[0].per_queue[].one_copy] | add' "$(mqblk list --json)")
+[ "$one" -gt 0 ] || fail "no write at a write pointer took one copy"
+ok "$one writes at write pointers went straight into the store (one copy)"
 rep=$(within 30 mqblk del -n "$id") || fail "del"
 report_balanced "$rep" || fail "exit report not balanced: $rep"
 

@@ -55,11 +55,17 @@ class NullDriver {
     return store_->extent_at(offset, max_len);
   }
 
-  // Not for zoned devices: a write lands in the window before the zone rules can refuse
-  // it (off the write pointer, over data), and a read past the write pointer would be
-  // filled in place.
+  // A zoned device lends only ranges that hold no data: a write lands in the window before
+  // the zone rules may refuse it, so over data (behind the write pointer) it would change
+  // what is there; over holes a refused write is undone by abandon_window, as any failed
+  // one. A write at the write pointer is over holes; reads (which need data) never get one.
   std::byte* direct_window(uint64_t offset, uint64_t len) {
-    return store_ && !zones_ ? store_->window(offset, len) : nullptr;
+    if (!store_) return nullptr;
+    if (zones_) {
+      Extent e = store_->extent_at(offset, len);
+      if (!e.hole || e.length < len) return nullptr;
+    }
+    return store_->window(offset, len);
   }
   void abandon_window(uint64_t offset, uint64_t len) {
     if (store_) store_->abandon_window(offset, len);
