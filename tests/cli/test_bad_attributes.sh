@@ -34,7 +34,7 @@ check "queue_mode" null $bf queue_mode=1
 check "mbps" null $bf mbps=100
 check "nr_devices" null $bf nr_devices=0
 check "cannot hold 2 devices" null $bf nr_devices=2 shared_tags=1
-check "zone state" null $bf zoned=1
+check "off the write pointers" --rw randwrite null size=64 zoned=1 zone_size=8
 check "needs zoned=1" null zone_size=64
 check "larger than the device" null size=64 zoned=1 zone_size=128
 check "smaller last zone" null size=60 zoned=1 zone_size=8 zone_capacity=4
