@@ -445,6 +445,8 @@ int Server::run() {
       depth = dev_->queue_depth();
     } else {
       DevicePlan plan = plan_device(spec_.driver, attrs, ov);
+      if (!spec_.recover)
+        for (const std::string& n : plan.notes) note(n);  // to `add`'s terminal too
       lim = plan.limits;
       nq = plan.nr_hw_queues;
       depth = plan.queue_depth;

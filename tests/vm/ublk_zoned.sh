@@ -91,7 +91,11 @@ echo 0 > "$nb/power"; rmdir "$nb"
 # fio's zoned mode: sequential then random writes over 8 zones, with verify, at the open
 # limit fio is told about.
 dev=$(within 30 mqblk add null size=256 zoned=1 zone_size=16 zone_nr_conv=1 zone_max_open=4 \
-  memory_backed=1) || fail "add for fio"
+  zone_max_active=99 memory_backed=1 2>/tmp/add.err) || fail "add for fio"
+grep -q "zone_max_active=99: zone_max_active limit disabled" /tmp/add.err \
+  || fail "add did not say how it adjusted zone_max_active: $(cat /tmp/add.err)"
+[ "$(cat /sys/block/${dev#/dev/}/queue/max_active_zones)" = 0 ] || fail "max_active_zones"
+ok "add said: $(cat /tmp/add.err)"
 id=${dev#/dev/ublkb}
 for rw in write randwrite; do
   within 120 fio --eta=never --name=z --filename="$dev" --direct=1 --ioengine=io_uring \

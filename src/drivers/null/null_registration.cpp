@@ -10,6 +10,7 @@ DevicePlan plan(const std::vector<std::string>& attrs, const DeviceOverrides& ov
   DevicePlan out{p.limits, p.tags.nr_hw_queues, p.tags.queue_depth, p.cfg.nr_devices,
                  p.cfg.shared_tags};
   out.fills_read_buffers = p.cfg.memory_backed;  // without a store, reads leave buffers alone
+  out.notes = p.zoned.notes;
   return out;
 }
 
