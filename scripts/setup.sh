@@ -11,6 +11,7 @@ pkgs=(
   libgnutls28-dev gnutls-bin
   qemu-system-x86 busybox-static cpio kmod xz-utils dmsetup
   librbd-dev librados-dev ceph-mon ceph-osd ceph-common qemu-block-extra  # the rbd driver, its test cluster, qemu-nbd's rbd
+  btrfs-progs f2fs-tools
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -18,6 +18,7 @@
 namespace mqblk {
 
 class DeviceFaults;
+struct ZoneInfo;  // mqblk/zoned.hpp
 
 // One I/O as a submitter describes it. Offsets and lengths are in bytes and must be
 // multiples of the logical block size; data ops need buf of len bytes, valid until the
@@ -176,6 +177,14 @@ class BlockDevice {
     return false;
   }
   virtual void live_state(std::vector<std::pair<std::string, std::string>>& /*out*/) const {}
+  // A zoned device's zones (limits().zoned != none; mqblk/zoned.hpp): up to max of them
+  // from the one holding sector, in order. Returns how many: 0 past the last zone and for
+  // a device that is not zoned. Zone management goes through IoQueue::submit (Op::zone_*);
+  // a zone append's completion carries the sector it was written at (IoCompletion::result).
+  // Any thread.
+  virtual unsigned report_zones(uint64_t /*sector*/, ZoneInfo* /*out*/, unsigned /*max*/) {
+    return 0;
+  }
 
   // Driver name and attributes, e.g. "null size=1024 memory_backed=1".
   virtual std::string describe() const = 0;

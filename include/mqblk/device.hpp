@@ -452,6 +452,11 @@ class Device final : public BlockDevice {
     if constexpr (HasDirectWindow<D>) driver_.abandon_window(offset, len);
   }
 
+  unsigned report_zones(uint64_t sector, ZoneInfo* out, unsigned max) override {
+    if constexpr (HasReportZones<D>) return driver_.report_zones(sector, out, max);
+    return 0;
+  }
+
   std::string describe() const override { return description_; }
 
   DeviceFaults* faults() noexcept override { return &faults_; }

@@ -29,9 +29,10 @@ struct DiskLimits {
   bool read_only = false;
   bool rotational = false;
   ZonedModel zoned = ZonedModel::none;
-  uint64_t zone_size_sectors = 0;
-  uint32_t max_open_zones = 0;
-  uint32_t max_active_zones = 0;
+  uint64_t zone_size_sectors = 0;        // a power of two (the last zone may be smaller)
+  uint32_t max_open_zones = 0;           // 0: no limit
+  uint32_t max_active_zones = 0;         // 0: no limit
+  uint32_t max_zone_append_sectors = 0;  // 0: zone append not supported
 
   uint64_t capacity_sectors() const noexcept { return capacity_bytes >> 9; }
   bool supports_discard() const noexcept { return discard_granularity != 0; }

@@ -39,6 +39,9 @@
 //       The driver reads a request's data through segment_count()/segment(i) (not only
 //       data()), so it accepts segmented requests (IoQueue::submit_segments); without it
 //       those are refused with Status::notsupp before anything starts.
+//   unsigned report_zones(uint64_t sector, ZoneInfo* out, unsigned max);       optional
+//       Thread: any frontend thread; must be thread-safe. A zoned driver's zones
+//       (BlockDevice::report_zones; mqblk/zoned.hpp's ZoneTable keeps them).
 //   Extent block_status(uint64_t offset, uint64_t max_len);                    optional
 //       Thread: any frontend thread; must be thread-safe.
 //   std::byte* direct_window(uint64_t offset, uint64_t len);                   optional
@@ -219,6 +222,10 @@ concept HasInitRequest = HasPdu<D> && requires(D& d, typename D::Pdu& p) {
 template <class D>
 concept HasBlockStatus = requires(D& d) {
   { d.block_status(uint64_t{}, uint64_t{}) } -> std::same_as<Extent>;
+};
+template <class D>
+concept HasReportZones = requires(D& d, ZoneInfo* out) {
+  { d.report_zones(uint64_t{}, out, 0u) } -> std::same_as<unsigned>;
 };
 template <class D>
 concept SupportsSegments = requires {

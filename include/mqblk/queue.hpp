@@ -78,7 +78,8 @@ class Hctx {
   // Ends rq after delay_ns from now with status s, from this queue's completion context
   // (null_blk's irqmode=2). The timer holds a counted reference: if a timeout or teardown
   // ends the request first, the timer finds it ended and only drops its reference.
-  void complete_after(Owned<D> rq, Status s, int64_t delay_ns) noexcept {
+  // result travels as Owned::end's does (a zone append's sector) when the timer ends it.
+  void complete_after(Owned<D> rq, Status s, int64_t delay_ns, uint64_t result = 0) noexcept {
     int64_t deadline = detail::now_ns() + delay_ns;
     detail::RequestSlot* slot = std::exchange(rq.slot_, nullptr);
     slot->owner_to_ref();  // the timer only ends it: it gives up the data
@@ -87,7 +88,7 @@ class Hctx {
     if (foreign) kick_.enter(slot_ctx);
     {
       std::lock_guard lk(timer_lock_);
-      timers_.push_back(TimerEntry{deadline, slot, s});
+      timers_.push_back(TimerEntry{deadline, slot, s, result});
       std::push_heap(timers_.begin(), timers_.end(), TimerEntry::later);
       next_timer_.store(timers_.front().deadline, std::memory_order_release);
     }
@@ -295,6 +296,7 @@ class Hctx {
     int64_t deadline;
     detail::RequestSlot* slot;
     Status status;
+    uint64_t result;
     static bool later(const TimerEntry& a, const TimerEntry& b) noexcept {
       return a.deadline > b.deadline;
     }
@@ -356,7 +358,7 @@ class Hctx {
                           std::memory_order_release);
       }
       for (unsigned i = 0; i < n; ++i) {
-        due[i].slot->try_end(due[i].status);
+        due[i].slot->try_end(due[i].status, due[i].result);
         due[i].slot->put_ref();
       }
       did |= n != 0;

@@ -71,6 +71,9 @@ struct DevicePlan {
   unsigned nr_devices = 1;          // of make_devices
   bool shared_tags = false;         // make_devices puts them on one tag set
   bool fills_read_buffers = false;  // this configuration's reads fill the buffer
+  // Values the driver adjusted, one line each (null_blk's zoned clamps), for a frontend to
+  // show before it starts; the driver also prints them when it makes the devices.
+  std::vector<std::string> notes;
   // What one IoQueue may have in flight: the queue depth, or its fair share of a shared set.
   unsigned per_queue_cap() const noexcept {
     return shared_tags ? fair_share(queue_depth, nr_devices) : queue_depth;

@@ -63,6 +63,10 @@ enum class Status : uint8_t {
   cancelled,  // ended by teardown or cancellation (ECANCELED)
   medium,     // bad block / media error (EIO with a medium flavour)
   readonly,   // write to a read-only device or zone (EROFS)
+  // Zoned devices (mqblk/zoned.hpp): no zone can be opened / made active (the kernel's
+  // BLK_STS_ZONE_OPEN_RESOURCE, ETOOMANYREFS, and BLK_STS_ZONE_ACTIVE_RESOURCE, EOVERFLOW).
+  zone_open_resource,
+  zone_active_resource,
 };
 
 std::string_view to_string(Status s) noexcept;

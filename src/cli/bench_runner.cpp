@@ -45,7 +45,7 @@ bool check_pattern(const std::byte* buf, uint32_t len, uint64_t seed, uint64_t b
 }
 
 struct JobResult {
-  uint64_t ios = 0, bytes = 0, errors = 0, verify_errors = 0, verified = 0;
+  uint64_t ios = 0, bytes = 0, errors = 0, verify_errors = 0, verified = 0, zone_resets = 0;
   double user = 0, sys = 0;
   LatencyHistogram lat;
 };
@@ -63,7 +63,10 @@ class Job {
       : dev_(dev), o_(o), sh_(sh), rng_(splitmix(o.seed + index) | 1) {
     uint64_t region = o.size ? o.size : dev.limits().capacity_bytes;
     uint64_t blocks = region / o.bs;
-    if (o.verify) {  // a device's jobs write disjoint slices so that verification is exact
+    zoned_ = o.rw == RwMode::zoned;
+    if (zoned_) {
+      pick_zones(region, local, jobs_on_dev);  // disjoint zones: verification is exact
+    } else if (o.verify) {  // a device's jobs write disjoint slices so that verification is exact
       blocks /= jobs_on_dev;
       first_block_ = blocks * local;
     }
@@ -79,28 +82,44 @@ class Job {
     random_ = o.rw == RwMode::randread || o.rw == RwMode::randwrite || o.rw == RwMode::randrw;
     mixed_ = o.rw == RwMode::randrw;
     all_read_ = o.rw == RwMode::randread || o.rw == RwMode::read;
+    if (zoned_) reset_zones();  // a known start, whatever the device held
     io_template_ = IoDesc{Op::read, 0, 0, o.bs, nullptr};
   }
 
-  JobResult run() {
+  // The loop is compiled twice, so that the zoned mode's tests cost the others nothing
+  // (bench/callgrind_per_io.sh counts the loop's instructions too).
+  JobResult run() { return zoned_ ? run_loop<true>() : run_loop<false>(); }
+
+  template <bool kZoned>
+  JobResult run_loop() {
     rusage ru0{};
     getrusage(RUSAGE_THREAD, &ru0);
     const int64_t t0 = detail::now_ns();
     const int64_t end_ns = o_.ios ? INT64_MAX : t0 + static_cast<int64_t>(o_.runtime_s * 1e9);
     uint64_t submitted = 0;
     uint64_t limit = o_.ios ? o_.ios : UINT64_MAX;  // lowered to `submitted` to stop
-    for (unsigned i = 0; i < o_.iodepth && submitted < limit; ++i, ++submitted) submit(i);
+    for (unsigned i = 0; i < o_.iodepth; ++i) idle_.push_back(i);
     std::vector<IoCompletion> cqes(o_.iodepth);
     uint64_t since_check = 0;
-    while (q_->outstanding()) {
+    for (;;) {
+      // Fill the idle slots; a zoned job stops at the end of a cycle (its zones full).
+      while (!idle_.empty() && submitted < limit && submit<kZoned>(idle_.back())) {
+        idle_.pop_back();
+        ++submitted;
+      }
+      if (!q_->outstanding()) {
+        if (!kZoned || submitted >= limit) break;
+        reset_zones();  // every write of the cycle is done: start the next one
+        continue;
+      }
       unsigned n = q_->wait(cqes.data(), o_.iodepth, 1, -1);
       for (unsigned i = 0; i < n; ++i) {
         unsigned slot = static_cast<unsigned>(cqes[i].user_data);
         complete(slot, cqes[i].status);
-        if (submitted < limit) {
-          submit(slot);
+        if (submitted < limit && submit<kZoned>(slot))
           ++submitted;
-        }
+        else
+          idle_.push_back(slot);
       }
       since_check += n;
       if (since_check >= 1024) {
@@ -139,10 +158,14 @@ class Job {
     return rng_;
   }
 
-  [[gnu::always_inline]] inline void submit(unsigned slot) {
+  // False when a zoned job's cycle has no block left (nothing submitted).
+  template <bool kZoned>
+  [[gnu::always_inline]] inline bool submit(unsigned slot) {
     Slot& s = slots_[slot];
     uint64_t r = next_rand();
-    if (random_) {
+    if constexpr (kZoned) {
+      if (!next_zoned_block(s.block)) return false;
+    } else if (random_) {
       s.block = static_cast<uint64_t>((static_cast<unsigned __int128>(r) * nblocks_) >> 64);
     } else {
       s.block = seq_next_;
@@ -166,9 +189,57 @@ class Job {
       ++r_.errors;
       throw std::runtime_error(std::string("bench: submit failed: ") + std::string(to_string(st)));
     }
+    return true;
   }
 
-  void complete(unsigned slot, Status st) {
+  // --rw zoned: this job's sequential zones (every jobs_on_dev-th, from the local-th) within
+  // the first region bytes, and how many blocks of bs each one's capacity holds.
+  void pick_zones(uint64_t region, unsigned local, unsigned jobs_on_dev) {
+    unsigned seq = 0;
+    for (const ZoneInfo& z : report_all_zones(dev_)) {
+      if (z.type == ZoneType::conventional) continue;
+      if ((z.start + z.len) << kSectorShift > region) break;
+      if (seq++ % jobs_on_dev != local) continue;
+      if (z.cond == ZoneCond::read_only || z.cond == ZoneCond::offline) continue;
+      zones_.push_back(z.start << kSectorShift);
+      zone_blocks_ = (z.capacity << kSectorShift) / o_.bs;
+    }
+    if (zones_.empty() || zone_blocks_ == 0)
+      throw std::runtime_error(
+          "bench: --rw zoned: no writable sequential zone of at least --bs for this job (use "
+          "fewer --jobs, a larger --size, or a smaller --bs)");
+    zone_bytes_ = dev_.limits().zone_size_sectors << kSectorShift;
+    first_block_ = 0;  // blocks are numbered from the start of the device
+  }
+
+  // The next block of the cycle, in zone order; false once every zone is full.
+  bool next_zoned_block(uint64_t& block) noexcept {
+    if (zone_pos_ == zone_blocks_) {
+      if (zone_i_ + 1 >= zones_.size()) return false;
+      ++zone_i_;
+      zone_pos_ = 0;
+    }
+    block = zones_[zone_i_] / o_.bs + zone_pos_++;
+    return true;
+  }
+
+  // Resets this job's zones (nothing in flight) and forgets what they held.
+  void reset_zones() {
+    for (uint64_t off : zones_) {
+      Status st = zone_mgmt(*q_, Op::zone_reset, off);
+      if (st != Status::ok)
+        throw std::runtime_error(std::string("bench: zone reset at byte ") + std::to_string(off) +
+                                 " failed: " + std::string(to_string(st)));
+      ++r_.zone_resets;
+      if (o_.verify)
+        for (uint64_t b = off / o_.bs, e = b + zone_bytes_ / o_.bs; b < e; ++b)
+          written_[b / 64] &= ~(uint64_t{1} << (b % 64));
+    }
+    zone_i_ = 0;
+    zone_pos_ = 0;
+  }
+
+  [[gnu::always_inline]] inline void complete(unsigned slot, Status st) {
     Slot& s = slots_[slot];
     if (s.start_ns) r_.lat.record(static_cast<uint64_t>(detail::now_ns() - s.start_ns));
     ++r_.ios;
@@ -213,7 +284,12 @@ class Job {
   std::vector<uint64_t> written_;
   uint64_t rng_;
   uint64_t nblocks_ = 0, first_block_ = 0, seq_next_ = 0, sample_countdown_ = 1;
-  bool random_ = true, mixed_ = false, all_read_ = true;
+  bool random_ = true, mixed_ = false, all_read_ = true, zoned_ = false;
+  std::vector<unsigned> idle_;   // slots with nothing in flight
+  std::vector<uint64_t> zones_;  // --rw zoned: byte offsets of this job's zones
+  uint64_t zone_blocks_ = 0, zone_bytes_ = 0;
+  size_t zone_i_ = 0;
+  uint64_t zone_pos_ = 0;
   IoDesc io_template_;
   JobResult r_;
   double seconds_ = 0;
@@ -228,6 +304,7 @@ const char* rw_name(RwMode m) noexcept {
     case RwMode::read: return "read";
     case RwMode::write: return "write";
     case RwMode::randrw: return "randrw";
+    case RwMode::zoned: return "zoned";
   }
   return "?";
 }
@@ -257,6 +334,13 @@ void check_bench_options(const BenchOptions& o, const DiskLimits& l, unsigned qu
     throw std::runtime_error("bench: --size is larger than the device");
   if (o.lat_sample == 0 || (o.lat_sample & (o.lat_sample - 1)))
     throw std::runtime_error("bench: --lat-sample must be a power of two");
+  if (o.rw == RwMode::zoned && l.zoned == ZonedModel::none)
+    throw std::runtime_error("bench: --rw zoned needs a zoned device (e.g. null zoned=1)");
+  if (l.zoned != ZonedModel::none && o.rw != RwMode::zoned && o.rw != RwMode::read &&
+      o.rw != RwMode::randread)
+    throw std::runtime_error(std::string("bench: --rw ") + rw_name(o.rw) +
+                             " on a zoned device would write off the write pointers (use --rw "
+                             "zoned, or a read mode)");
 }
 
 BenchResult run_bench(const std::vector<BlockDevice*>& devs, const BenchOptions& o) {
@@ -312,6 +396,7 @@ BenchResult run_bench(const std::vector<BlockDevice*>& devs, const BenchOptions&
     r.errors += results[j].errors;
     r.verify_errors += results[j].verify_errors;
     r.verified_blocks += results[j].verified;
+    r.zone_resets += results[j].zone_resets;
     r.cpu_user_s += results[j].user;
     r.cpu_sys_s += results[j].sys;
     r.lat.merge(results[j].lat);

@@ -7,10 +7,14 @@
 
 #include "cli/latency_histogram.hpp"
 #include "mqblk/block_device.hpp"
+#include "mqblk/zoned.hpp"
 
 namespace mqblk::cli {
 
-enum class RwMode { randread, randwrite, read, write, randrw };
+// zoned: on a zoned device, each job writes its sequential zones (every jobs-th one)
+// sequentially at their write pointers, and when all of them are full it waits for its
+// writes, resets them and starts over (BenchResult::zone_resets).
+enum class RwMode { randread, randwrite, read, write, randrw, zoned };
 
 struct BenchOptions {
   RwMode rw = RwMode::randread;
@@ -29,6 +33,7 @@ struct BenchOptions {
 
 struct BenchResult {
   uint64_t ios = 0, bytes = 0, errors = 0, verify_errors = 0, verified_blocks = 0;
+  uint64_t zone_resets = 0;  // --rw zoned
   double seconds = 0, cpu_user_s = 0, cpu_sys_s = 0;
   LatencyHistogram lat;  // nanoseconds, sampled
 };

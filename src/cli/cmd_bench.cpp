@@ -22,10 +22,10 @@ struct BenchArgs {
 };
 
 RwMode parse_rw(const std::string& s) {
-  for (RwMode m :
-       {RwMode::randread, RwMode::randwrite, RwMode::read, RwMode::write, RwMode::randrw})
+  for (RwMode m : {RwMode::randread, RwMode::randwrite, RwMode::read, RwMode::write, RwMode::randrw,
+                   RwMode::zoned})
     if (s == rw_name(m)) return m;
-  fail("--rw " + s + ": unknown mode (use randread, randwrite, read, write or randrw)", 2);
+  fail("--rw " + s + ": unknown mode (use randread, randwrite, read, write, randrw or zoned)", 2);
 }
 
 void print_human(const BenchResult& r, const BenchOptions& o, const std::string& what) {
@@ -44,6 +44,8 @@ void print_human(const BenchResult& r, const BenchOptions& o, const std::string&
       static_cast<unsigned long long>(r.lat.quantile(0.99)),
       static_cast<unsigned long long>(r.lat.quantile(0.999)),
       static_cast<unsigned long long>(r.lat.max()));
+  if (o.rw == RwMode::zoned)
+    std::printf("  zone resets: %llu\n", static_cast<unsigned long long>(r.zone_resets));
   if (o.verify)
     std::printf("  verify: %llu blocks checked, %llu mismatches\n",
                 static_cast<unsigned long long>(r.verified_blocks),
@@ -84,6 +86,7 @@ void print_json(const BenchResult& r, const BenchOptions& o, const std::string& 
                  {"p99.99", r.lat.quantile(0.9999)},
                  {"max", r.lat.max()}};
   if (o.verify) j["verify"] = {{"blocks", r.verified_blocks}, {"mismatches", r.verify_errors}};
+  if (o.rw == RwMode::zoned) j["zone_resets"] = r.zone_resets;
   std::printf("%s\n", j.dump(2).c_str());
 }
 
@@ -131,7 +134,7 @@ void run(const BenchArgs& a) {
 CommandRegistrar reg(10, [](CLI::App& app) {
   auto a = std::make_shared<BenchArgs>();
   auto* s = app.add_subcommand("bench", "run fio-like jobs against a device, in process");
-  s->add_option("--rw", a->rw, "randread|randwrite|read|write|randrw")->capture_default_str();
+  s->add_option("--rw", a->rw, "randread|randwrite|read|write|randrw|zoned")->capture_default_str();
   s->add_option("--bs", a->bs, "block size (4k, 64k, 1M)")->capture_default_str();
   s->add_option("--iodepth", a->iodepth, "I/Os in flight per job")->capture_default_str();
   s->add_option("--jobs", a->jobs, "jobs (threads), each on hardware queue job % submit_queues")

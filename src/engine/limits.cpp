@@ -27,8 +27,12 @@ std::string DiskLimits::validate() const {
                        logical_block_size);
   if ((uint64_t{max_sectors} << kSectorShift) < logical_block_size)
     return fmt::format("max_sectors {} is smaller than one block", max_sectors);
-  if (zoned != ZonedModel::none && zone_size_sectors == 0)
-    return "zoned device without a zone size";
+  if (zoned != ZonedModel::none) {
+    if (zone_size_sectors == 0 || !std::has_single_bit(zone_size_sectors))
+      return fmt::format("zone size {} sectors: must be a power of two", zone_size_sectors);
+    if ((zone_size_sectors << kSectorShift) % logical_block_size)
+      return "zone size is not a multiple of the block size";
+  }
   return {};
 }
 
@@ -54,6 +58,30 @@ void check_device_config(const TagSetConfig& cfg, const DiskLimits& limits) {
   if (auto e = limits.validate(); !e.empty()) throw ConfigError(e);
 }
 
+namespace {
+
+// The shape of a zone operation, as the kernel's block layer checks it before a driver
+// sees it: management ops name a zone's start and carry no data (reset_all: sector 0);
+// an append names the start of the zone it goes to and fits max_zone_append_sectors.
+Status check_zone_op(const DiskLimits& l, const IoDesc& io) noexcept {
+  const uint64_t zone_mask = (l.zone_size_sectors << kSectorShift) - 1;
+  if (io.op == Op::zone_append) {
+    // A data op names its buffer here; only submit_segments makes one without (and then
+    // the request's segments describe it).
+    if (io.buf == nullptr || io.len == 0) return Status::inval;
+    if (l.max_zone_append_sectors == 0) return Status::notsupp;
+    if (io.len > (uint64_t{l.max_zone_append_sectors} << kSectorShift)) return Status::inval;
+  } else {
+    if (io.len != 0 || io.buf != nullptr) return Status::inval;
+    if (io.op == Op::zone_reset_all && io.offset != 0) return Status::inval;
+  }
+  if (io.offset & zone_mask) return Status::inval;
+  if (io.offset >= l.capacity_bytes) return Status::inval;
+  return Status::ok;
+}
+
+}  // namespace
+
 Status check_io(const DiskLimits& l, const IoDesc& io) noexcept {
   const uint64_t mask = l.logical_block_size - 1;
   switch (io.op) {
@@ -70,9 +98,7 @@ Status check_io(const DiskLimits& l, const IoDesc& io) noexcept {
       break;
     default:
       if (l.zoned == ZonedModel::none) return Status::notsupp;
-      // A data op names its buffer here; only submit_segments makes one without (and then
-      // the request's segments describe it).
-      if (op_has_data(io.op) && io.buf == nullptr) return Status::inval;
+      if (Status s = check_zone_op(l, io); s != Status::ok) return s;
       break;
   }
   if ((io.offset | io.len) & mask) return Status::inval;

@@ -33,6 +33,8 @@ std::string_view to_string(Status s) noexcept {
     case Status::cancelled: return "cancelled";
     case Status::medium: return "medium error";
     case Status::readonly: return "read-only";
+    case Status::zone_open_resource: return "too many open zones";
+    case Status::zone_active_resource: return "too many active zones";
   }
   return "unknown";
 }
@@ -49,6 +51,8 @@ int status_to_errno(Status s) noexcept {
     case Status::cancelled: return ECANCELED;
     case Status::medium: return EIO;
     case Status::readonly: return EROFS;
+    case Status::zone_open_resource: return ETOOMANYREFS;
+    case Status::zone_active_resource: return EOVERFLOW;
   }
   return EIO;
 }

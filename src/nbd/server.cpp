@@ -205,6 +205,10 @@ using detail::now_ns;
   exit_with_requests_held(dev, "mqblk", stop_began_ns, nullptr);
 }
 
+constexpr const char* kNoZones =
+    "a zoned device (zoned=1) cannot be served over NBD, which has no zone commands (serve it "
+    "with `mqblk add` over ublk, or drop zoned=1)";
+
 // Serves dev until told to stop. sig: blocked already; ready_fd: the background parent's
 // readiness pipe (-1: none); parent: the parent's pid when the server started.
 int serve(const ServerOptions& opt, BlockDevice& dev, bool fills_read_buffers,
@@ -212,6 +216,7 @@ int serve(const ServerOptions& opt, BlockDevice& dev, bool fills_read_buffers,
   const int sfd = sig.sfd;
   std::string why = dev.limits().validate();
   if (!why.empty()) fail("device limits: " + why);
+  if (dev.limits().zoned != ZonedModel::none) fail(kNoZones);
   ExportInfo exp = ExportInfo::from_limits(dev.limits(), opt.name, opt.description, opt.read_only);
   // Credentials are loaded (and checked) before anything listens; they outlive the threads.
   std::unique_ptr<TlsServer> tls;
@@ -374,6 +379,8 @@ int serve(const ServerOptions& opt, BlockDevice& dev, bool fills_read_buffers,
 int run_server(const ServerOptions& opt) {
   check_options(opt);
   if (opt.driver.empty()) fail("no driver given: name one after the options, e.g. `null size=1G`");
+  // NBD has no zones: a zoned device is refused before anything is created or forked.
+  if (plan_device(opt.driver, opt.attrs).limits.zoned != ZonedModel::none) fail(kNoZones);
   const bool background = !opt.foreground && opt.run.empty() && !opt.exit_with_parent;
   pid_t parent = ::getppid();
   if (opt.exit_with_parent) ::prctl(PR_SET_PDEATHSIG, SIGTERM);

@@ -189,6 +189,31 @@ inline constexpr uint8_t kOpFlush = 2;
 inline constexpr uint8_t kOpDiscard = 3;
 inline constexpr uint8_t kOpWriteSame = 4;
 inline constexpr uint8_t kOpWriteZeroes = 5;
+// Zoned devices (UBLK_F_ZONED). A zone append's commit carries, in IoCmd::addr, the sector
+// the data went to; REPORT_ZONES asks for nr_zones (IoDesc::nr_sectors) struct blk_zone
+// from start_sector, to be put in the request's buffer, and commits the bytes put there.
+inline constexpr uint8_t kOpZoneOpen = 10;
+inline constexpr uint8_t kOpZoneClose = 11;
+inline constexpr uint8_t kOpZoneFinish = 12;
+inline constexpr uint8_t kOpZoneAppend = 13;
+inline constexpr uint8_t kOpZoneResetAll = 14;
+inline constexpr uint8_t kOpZoneReset = 15;
+inline constexpr uint8_t kOpReportZones = 18;
+
+// struct blk_zone of <linux/blkzoned.h>, one entry of a zone report.
+struct BlkZone {
+  uint64_t start;
+  uint64_t len;
+  uint64_t wp;
+  uint8_t type;
+  uint8_t cond;
+  uint8_t non_seq;
+  uint8_t reset;
+  uint8_t resv[4];
+  uint64_t capacity;
+  uint8_t reserved[24];
+};
+static_assert(sizeof(BlkZone) == 64);
 
 inline constexpr uint32_t kIoFFua = 1u << 13;
 inline constexpr uint32_t kIoFNoUnmap = 1u << 15;
@@ -198,7 +223,8 @@ struct IoCmd {
   uint16_t q_id;
   uint16_t tag;
   int32_t result;  // COMMIT: bytes done or -errno
-  uint64_t addr;   // FETCH in mapped-buffer mode: the tag's buffer; 0 with USER_COPY
+  uint64_t addr;   // FETCH in mapped-buffer mode: the tag's buffer; 0 with USER_COPY;
+                   // COMMIT of a zone append: the sector written (zone_append_lba)
 };
 static_assert(sizeof(IoCmd) == 16);
 

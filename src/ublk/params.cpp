@@ -1,5 +1,6 @@
 #include "ublk/params.hpp"
 
+#include <algorithm>
 #include <bit>
 
 namespace mqblk::ublk {
@@ -37,7 +38,33 @@ abi::Params to_params(const DiskLimits& limits) {
     d.max_write_zeroes_sectors = limits.max_write_zeroes_sectors;
     d.max_discard_segments = 1;
   }
+  if (limits.zoned != ZonedModel::none) {
+    // The kernel takes the zone size from chunk_sectors and counts dev_sectors / zone size
+    // zones; zoned_refusal() keeps out what it cannot express.
+    p.types |= abi::kParamTypeZoned;
+    b.chunk_sectors = static_cast<uint32_t>(limits.zone_size_sectors);
+    p.zoned.max_open_zones = limits.max_open_zones;
+    p.zoned.max_active_zones = limits.max_active_zones;
+    p.zoned.max_zone_append_sectors = std::min(limits.max_zone_append_sectors, b.max_sectors);
+  }
   return p;
+}
+
+std::string zoned_refusal(const DiskLimits& l, bool user_copy) {
+  if (l.zoned == ZonedModel::none) return {};
+  if (l.zone_size_sectors > UINT32_MAX)
+    return "a zone of more than 2 TiB does not fit ublk's chunk_sectors (use a smaller "
+           "zone_size)";
+  if (l.capacity_sectors() % l.zone_size_sectors)
+    return "the device's size is not a whole number of zones, and ublk counts whole zones only "
+           "(make size a multiple of zone_size)";
+  if (l.max_zone_append_sectors == 0)
+    return "zone append emulation (zone_append_max_sectors=0) is not possible over ublk, which "
+           "needs native zone append (use zone_append_max_sectors=N with N > 0)";
+  if (!user_copy)
+    return "a zoned ublk device needs USER_COPY (drop --copy mapped / --unprivileged, or "
+           "zoned=1)";
+  return {};
 }
 
 }  // namespace mqblk::ublk

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "mqblk/detail/clock.hpp"
+#include "mqblk/zoned.hpp"
 #include "ublk/abi.hpp"
 #include "ublk/error.hpp"
 
@@ -43,7 +44,9 @@ int32_t kernel_errno(Status s) {
     case Status::notsupp: return -EOPNOTSUPP;
     case Status::nospc: return -ENOSPC;
     case Status::timeout: return -ETIMEDOUT;
-    case Status::medium: return -ENODATA;  // BLK_STS_MEDIUM
+    case Status::medium: return -ENODATA;                   // BLK_STS_MEDIUM
+    case Status::zone_open_resource: return -ETOOMANYREFS;  // BLK_STS_ZONE_OPEN_RESOURCE
+    case Status::zone_active_resource: return -EOVERFLOW;   // BLK_STS_ZONE_ACTIVE_RESOURCE
     default: return -EIO;
   }
 }
@@ -104,7 +107,9 @@ struct QueueServer::Impl {
     return s;
   }
 
-  void queue_io_cmd(uint32_t op, unsigned tag, int32_t result) {
+  // zone_lba: a zone append's commit, the sector it wrote (USER_COPY only: zoned devices
+  // need it, and then addr carries nothing else).
+  void queue_io_cmd(uint32_t op, unsigned tag, int32_t result, uint64_t zone_lba = 0) {
     io_uring_sqe* s = sqe();
     if (s == nullptr) return;  // unreachable: see sqe()
     std::memset(s, 0, 2 * sizeof(io_uring_sqe));
@@ -115,7 +120,7 @@ struct QueueServer::Impl {
     cmd.q_id = static_cast<uint16_t>(cfg.q);
     cmd.tag = static_cast<uint16_t>(tag);
     cmd.result = result;
-    cmd.addr = cfg.user_copy ? 0 : reinterpret_cast<uint64_t>(buf(tag));
+    cmd.addr = cfg.user_copy ? zone_lba : reinterpret_cast<uint64_t>(buf(tag));
     std::memcpy(s->cmd, &cmd, sizeof cmd);
     io_uring_sqe_set_data64(s, tag);
   }
@@ -130,7 +135,7 @@ struct QueueServer::Impl {
 
   // Ends the kernel's request and re-arms the tag, unless we are stopping (then the tag
   // is committed without caring for the next fetch: the kernel aborts it).
-  void commit(unsigned tag, int32_t result) {
+  void commit(unsigned tag, int32_t result, uint64_t zone_lba = 0) {
     counters.ended.fetch_add(1, std::memory_order_relaxed);
     if (result < 0) {
       // The first few errors go to the log with the request: enough to debug, never a flood.
@@ -144,7 +149,41 @@ struct QueueServer::Impl {
                      errno_text(-result).c_str());
       }
     }
-    queue_io_cmd(abi::kUIoCommitAndFetchReq, tag, result);
+    queue_io_cmd(abi::kUIoCommitAndFetchReq, tag, result, zone_lba);
+  }
+
+  // REPORT_ZONES: up to nr_zones struct blk_zone from start_sector into the request's
+  // buffer (the kernel sized it to hold them, within max_sectors); the commit says how
+  // many bytes. Not an engine request: the zone table answers it directly.
+  void report_zones(unsigned tag, const abi::IoDesc& d) {
+    const unsigned room = cfg.buf_bytes / sizeof(abi::BlkZone);
+    const unsigned want = d.nr_sectors < room ? d.nr_sectors : room;
+    auto* out = reinterpret_cast<abi::BlkZone*>(buf(tag));
+    ZoneInfo zi[64];
+    unsigned done = 0;
+    uint64_t sector = d.start_sector;
+    while (done < want) {
+      unsigned n = dev.report_zones(sector, zi, want - done < 64 ? want - done : 64);
+      if (n == 0) break;
+      for (unsigned i = 0; i < n; ++i) {
+        abi::BlkZone& z = out[done + i];
+        std::memset(&z, 0, sizeof z);
+        z.start = zi[i].start;
+        z.len = zi[i].len;
+        z.wp = zi[i].wp;
+        z.type = static_cast<uint8_t>(zi[i].type);
+        z.cond = static_cast<uint8_t>(zi[i].cond);
+        z.capacity = zi[i].capacity;
+      }
+      done += n;
+      sector = zi[n - 1].start + zi[n - 1].len;
+    }
+    const size_t bytes = size_t{done} * sizeof(abi::BlkZone);
+    if (bytes > 0) {
+      ssize_t w = pwrite(cfg.cdev_fd, out, bytes, abi::user_copy_offset(cfg.q, tag));
+      if (w != static_cast<ssize_t>(bytes)) return commit(tag, -EIO);
+    }
+    commit(tag, static_cast<int32_t>(bytes));
   }
 
   // One copy instead of two, for a device that lends its memory (a memory_backed null
@@ -219,6 +258,30 @@ struct QueueServer::Impl {
         io.op = Op::write_zeroes;
         if (kflags & abi::kIoFNoUnmap) io.flags |= kReqNoUnmap;
         break;
+      // Zoned devices (the kernel sends these only with UBLK_F_ZONED, which needs USER_COPY).
+      case abi::kOpZoneAppend:
+        counters.zone_appends.fetch_add(1, std::memory_order_relaxed);
+        io.op = Op::zone_append;
+        io.buf = buf(tag);
+        if (t.len > cfg.buf_bytes) return commit(tag, -EIO);
+        if (pread(cfg.cdev_fd, io.buf, t.len, abi::user_copy_offset(cfg.q, tag)) !=
+            static_cast<ssize_t>(t.len))
+          return commit(tag, -EIO);
+        break;
+      case abi::kOpZoneOpen:
+      case abi::kOpZoneClose:
+      case abi::kOpZoneFinish:
+      case abi::kOpZoneReset:
+      case abi::kOpZoneResetAll:
+        io.op = t.op == abi::kOpZoneOpen     ? Op::zone_open
+                : t.op == abi::kOpZoneClose  ? Op::zone_close
+                : t.op == abi::kOpZoneFinish ? Op::zone_finish
+                : t.op == abi::kOpZoneReset  ? Op::zone_reset
+                                             : Op::zone_reset_all;
+        io.len = 0;  // no data, whatever nr_sectors says
+        if (io.op == Op::zone_reset_all) io.offset = 0;
+        break;
+      case abi::kOpReportZones: return report_zones(tag, d);
       default: return commit(tag, -EOPNOTSUPP);
     }
     if (io.len > cfg.buf_bytes && op_has_data(io.op)) return commit(tag, -EIO);
@@ -257,6 +320,7 @@ struct QueueServer::Impl {
       }
       return commit(tag, static_cast<int32_t>(done));
     }
+    if (t.op == abi::kOpZoneAppend) return commit(tag, static_cast<int32_t>(t.len), c.result);
     commit(tag, 0);
   }
 

@@ -36,6 +36,8 @@ struct QueueCounters {
   std::atomic<uint64_t> errors{0};    // of those, ended with an error
   std::atomic<uint64_t> one_copy{0};  // READs/WRITEs whose data moved through the device's
                                       // own memory (direct_window), not the tag buffer
+  // Of the received, the zone appends (zoned devices).
+  std::atomic<uint64_t> zone_appends{0};
   std::atomic<uint32_t> aborted_tags{0};
 };
 

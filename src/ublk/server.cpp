@@ -102,6 +102,7 @@ nlohmann::json stats_json(const BlockDevice& dev, const std::vector<std::unique_
                         {"ended", end},
                         {"errors", c.errors.load(std::memory_order_relaxed)},
                         {"one_copy", c.one_copy.load(std::memory_order_relaxed)},
+                        {"zone_appends", c.zone_appends.load(std::memory_order_relaxed)},
                         {"in_flight", rec - end},
                         {"aborted_tags", c.aborted_tags.load(std::memory_order_relaxed)}};
     if (q < es.size()) {
@@ -445,6 +446,8 @@ int Server::run() {
       depth = dev_->queue_depth();
     } else {
       DevicePlan plan = plan_device(spec_.driver, attrs, ov);
+      if (!spec_.recover)
+        for (const std::string& n : plan.notes) note(n);  // to `add`'s terminal too
       lim = plan.limits;
       nq = plan.nr_hw_queues;
       depth = plan.queue_depth;
@@ -467,6 +470,15 @@ int Server::run() {
     return failed_start(nullptr);
   }
 
+  if (lim.zoned != ZonedModel::none) {
+    if (lacks(abi::kFZoned, "a zoned device (zoned=1) needs UBLK_F_ZONED", "drop zoned=1"))
+      return failed_start(nullptr);
+    if (std::string why = zoned_refusal(lim, user_copy_); !why.empty()) {
+      fail("zoned: " + why);
+      return failed_start(nullptr);
+    }
+  }
+
   try {
     if (!spec_.recover) {
       abi::DevInfo info{};
@@ -476,6 +488,7 @@ int Server::run() {
       info.dev_id = spec_.id < 0 ? abi::kAnyDevice : static_cast<uint32_t>(spec_.id);
       info.flags = features & abi::kFCmdIoctlEncode;
       if (user_copy_) info.flags |= abi::kFUserCopy;
+      if (lim.zoned != ZonedModel::none) info.flags |= abi::kFZoned;
       if (spec_.recovery) info.flags |= abi::kFUserRecovery;
       if (spec_.reissue) info.flags |= abi::kFUserRecoveryReissue;
       if (spec_.fail_io) info.flags |= abi::kFUserRecoveryFailIo;

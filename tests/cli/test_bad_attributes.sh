@@ -45,7 +45,11 @@ check "cache_size" null cache_size=8
 check "poll_queues" null $bf submit_queues=200 poll_queues=100
 check "nr_devices" null $bf nr_devices=0
 check "cannot hold 2 devices" null $bf nr_devices=2 shared_tags=1
-check "zoned" null $bf zoned=1
+check "off the write pointers" --rw randwrite null size=64 zoned=1 zone_size=8
+check "needs zoned=1" null zone_size=64
+check "larger than the device" null size=64 zoned=1 zone_size=128
+check "smaller last zone" null size=60 zoned=1 zone_size=8 zone_capacity=4
+check "conventional" null size=64 zoned=1 zone_size=8 zone_nr_conv=2 zone_offline=100
 check "missing '='\|no '='\|key=value" null $bf memory_backed
 check "unknown driver" nope size=1G
 check "--bs" --bs 1000 null $bf

@@ -9,7 +9,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 json=$("$M" features --json)
 null=$(jq -c '.drivers[] | select(.name == "null")' <<<"$json")
 [[ -n $null ]] || fail "null is not listed: $json"
-jq -e '.idempotent_writes == true and .can_be_zoned == false and .fills_read_buffers == false' \
+jq -e '.idempotent_writes == true and .can_be_zoned == true and .fills_read_buffers == false' \
   <<<"$null" >/dev/null || fail "null's registration: $null"
 jq -e '.attributes[] | select(.name == "size") | .unit == "MB" and .default != ""' \
   <<<"$null" >/dev/null || fail "null's size attribute has no unit or default"

@@ -216,15 +216,17 @@ struct alignas(64) RequestSlot {
   }
 
   // A reference holder tries to end: wins only while in flight. With an owner present the
-  // status is recorded and delivered when the owner lets go.
-  EndResult try_end(Status s) noexcept {
+  // status is recorded and delivered when the owner lets go (without res: the owner's
+  // end brings its own). res reaches the submitter only with this party's status.
+  EndResult try_end(Status s, uint64_t res = 0) noexcept {
     uint64_t w = word.load(std::memory_order_acquire);
     for (;;) {
       Step st = step_ref_end(w, s);
       if (!st.ok) return EndResult::lost;
       if (word.compare_exchange_weak(w, st.next, std::memory_order_acq_rel,
                                      std::memory_order_acquire)) {
-        if (st.deliver) deliver(st.status, 0);  // our reference keeps the slot
+        if (st.deliver)
+          deliver(st.status, st.status == s ? res : 0);  // our reference keeps the slot
         return EndResult::ended;
       }
     }

@@ -88,7 +88,8 @@ inline constexpr Status status_of(uint64_t w) noexcept {
   return static_cast<Status>((w & kStatusMask) >> kStatusShift);
 }
 inline constexpr bool has_owner(uint64_t w) noexcept { return w & kOwner; }
-static_assert(static_cast<unsigned>(Status::readonly) < 16, "a status must fit in 4 bits");
+static_assert(static_cast<unsigned>(Status::zone_active_resource) < 16,
+              "a status must fit in 4 bits");
 
 // The result of applying one transition to a word `w`:
 //   ok      false: the transition does not apply to w (nothing changes, no effects)

@@ -78,7 +78,7 @@ constexpr string_view kBoolRange = "must be 0 or 1 (also true/false, yes/no, on/
 constexpr string_view kSizeRange = "must be between 1K and 1P: a number of MB, or a K/M/G/T suffix";
 
 // clang-format off
-const std::array<Attr, 24> kAttrs{{
+const std::array<Attr, 34> kAttrs{{
   {"size", "size", Kind::bytes, &NullConfig::size_bytes, 20, 1, kMaxBytes, kSizeRange,
    "size=1G", "MB", "256000", "device size in MB (suffixes K/M/G/T accepted: size=1G is 1024)",
    true, nullptr},
@@ -161,6 +161,39 @@ const std::array<Attr, 24> kAttrs{{
    "must be between 0.001 and 86400 seconds (decimals allowed, or an ms suffix)",
    "request_timeout=5", "s", "5", "mqblk: a request not ended after this long times out",
    false, nullptr},
+  // Zoned emulation: null_blk's names, units and defaults (drivers/null/zoned_null.cpp
+  // applies its clamps and refusals).
+  {"zoned", "zoned", Kind::boolean, &NullConfig::zoned, 0, 0, 1, kBoolRange, "zoned=1",
+   "bool", "0", "a host-managed zoned device", false, nullptr},
+  {"zone_size", "zone_size", Kind::bytes, &NullConfig::zone_size_bytes, 20, 4096, kMaxBytes,
+   "must be a power of two between 4K and 1P: a number of MB, or a K/M/G/T suffix",
+   "zone_size=64", "MB", "256", "zone size in MB (zoned=1)", false, check_pow2},
+  {"zone_capacity", "zone_capacity", Kind::bytes, &NullConfig::zone_capacity_bytes, 20, 0,
+   kMaxBytes, "must be 0 or at most zone_size: a number of MB, or a K/M/G/T suffix",
+   "zone_capacity=48", "MB", "0", "writable part of each zone in MB, 0 = zone_size (zoned=1)",
+   false, nullptr},
+  {"zone_nr_conv", "zone_nr_conv", Kind::uint, &NullConfig::zone_nr_conv, 0, 0, 1u << 30,
+   "must be a number of zones", "zone_nr_conv=4", "", "0",
+   "conventional zones at the start of the device (zoned=1)", false, nullptr},
+  {"zone_max_open", "zone_max_open", Kind::uint, &NullConfig::zone_max_open, 0, 0, 1u << 30,
+   "must be a number of zones, 0 = no limit", "zone_max_open=8", "", "0",
+   "most zones open at once, 0 = no limit (zoned=1)", false, nullptr},
+  {"zone_max_active", "zone_max_active", Kind::uint, &NullConfig::zone_max_active, 0, 0,
+   1u << 30, "must be a number of zones, 0 = no limit", "zone_max_active=12", "", "0",
+   "most zones open or closed at once, 0 = no limit (zoned=1)", false, nullptr},
+  {"zone_append_max_sectors", "zone_append_max_sectors", Kind::uint,
+   &NullConfig::zone_append_max_sectors, 0, 0, 2147483647,
+   "must be between 0 and 2147483647 sectors of 512 bytes", "zone_append_max_sectors=256",
+   "sectors", "2147483647",
+   "largest zone append, in 512-byte sectors; 0 = no zone append (zoned=1)", false, nullptr},
+  {"zone_full", "zone_full", Kind::boolean, &NullConfig::zone_full, 0, 0, 1, kBoolRange,
+   "zone_full=1", "bool", "0", "sequential zones start full (zoned=1)", false, nullptr},
+  {"zone_readonly", "zone_readonly", Kind::path, &NullConfig::zone_readonly, 0, 0, 0,
+   "must be sectors, comma-separated", "zone_readonly=524288", "sectors", "",
+   "make the zones holding these sectors read-only (zoned=1)", false, nullptr},
+  {"zone_offline", "zone_offline", Kind::path, &NullConfig::zone_offline, 0, 0, 0,
+   "must be sectors, comma-separated", "zone_offline=524288", "sectors", "",
+   "take the zones holding these sectors offline (zoned=1)", false, nullptr},
 }};
 // clang-format on
 
@@ -171,16 +204,7 @@ struct Unsupported {
   string_view name;
   string_view why;
 };
-constexpr std::array<Unsupported, 13> kUnsupported{{
-    {"zoned", "zoned emulation is not supported yet (drop it)"},
-    {"zone_size", "zoned emulation is not supported yet (drop it)"},
-    {"zone_capacity", "zoned emulation is not supported yet (drop it)"},
-    {"zone_nr_conv", "zoned emulation is not supported yet (drop it)"},
-    {"zone_max_open", "zoned emulation is not supported yet (drop it)"},
-    {"zone_max_active", "zoned emulation is not supported yet (drop it)"},
-    {"zone_append_max_sectors", "zoned emulation is not supported yet (drop it)"},
-    {"zone_readonly", "zoned emulation is not supported yet (drop it)"},
-    {"zone_offline", "zoned emulation is not supported yet (drop it)"},
+constexpr std::array<Unsupported, 4> kUnsupported{{
     {"index", "a configfs control file, not needed with mqblk (drop it)"},
     {"use_per_node_hctx", "not supported (use submit_queues=N)"},
     {"no_sched", "mqblk has no I/O scheduler (drop it)"},
@@ -496,6 +520,12 @@ NullConfig parse_null_config(const std::vector<std::string>& kv) {
       throw ConfigError(
           fmt::format("null: {}: needs memory_backed=1 (add memory_backed=1, or drop {})",
                       where(n.field), n.field));
+  }
+  if (!cfg.zoned) {
+    for (const Given& g : given)
+      if (g.field.substr(0, 5) == "zone_" && g.canonical != show(*find_attr(g.field), NullConfig{}))
+        throw ConfigError(
+            fmt::format("null: {}: needs zoned=1 (add zoned=1, or drop {})", g.item, g.field));
   }
   if (cfg.nr_devices > 1 && !cfg.backing_file.empty())
     throw ConfigError(

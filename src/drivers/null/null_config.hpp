@@ -44,6 +44,17 @@ struct NullConfig {
   uint32_t queue_mode = 2;      // only 2 (multiqueue) is accepted
   int32_t home_node = -1;       // accepted and ignored (NUMA_NO_NODE)
   bool virt_boundary = false;
+  // Zoned emulation (null_blk's zoned.c; drivers/null/zoned_null.hpp).
+  bool zoned = false;
+  uint64_t zone_size_bytes = uint64_t{256} << 20;  // zone_size=MB, a power of two
+  uint64_t zone_capacity_bytes = 0;                // zone_capacity=MB, 0 = zone_size
+  uint32_t zone_nr_conv = 0;                       // conventional zones first
+  uint32_t zone_max_open = 0;                      // 0 = no limit
+  uint32_t zone_max_active = 0;                    // 0 = no limit
+  uint32_t zone_append_max_sectors = 2147483647;   // null_blk's INT_MAX default; clamped
+  bool zone_full = false;                          // sequential zones start full
+  std::string zone_readonly;                       // sectors (comma-separated) of zones
+  std::string zone_offline;                        // made read-only / offline at creation
   // mqblk extensions.
   std::string backing_file;                     // memory_backed store in this file ("" = memfd)
   uint64_t memory_cap_bytes = 0;                // memory_cap=MB, 0 = no cap

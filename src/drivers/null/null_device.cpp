@@ -1,6 +1,8 @@
 // Turning null attributes into a device: the checks that need the whole configuration.
 #include <fmt/format.h>
 
+#include <cstdio>
+
 #include "drivers/null/null_driver.hpp"
 
 namespace mqblk::null {
@@ -31,17 +33,17 @@ Status NullDriver::cache_io(const Owned<NullDriver>& rq) {
   }
 }
 
-void NullDriver::poll_add(Hctx<NullDriver>& h, Owned<NullDriver> rq, Status s) {
+void NullDriver::poll_add(Hctx<NullDriver>& h, Owned<NullDriver> rq, Status s, uint64_t result) {
   PollList& p = polled_[h.index() - first_poll_queue_];
   std::lock_guard lk(p.lock);
-  p.list.emplace_back(std::move(rq), s);  // reserved: at most depth requests
+  p.list.emplace_back(std::move(rq), s, result);  // reserved: at most depth requests
   p.pending.fetch_add(1, std::memory_order_release);
 }
 
 unsigned NullDriver::poll_queue(Hctx<NullDriver>& h) {
   PollList& p = polled_[h.index() - first_poll_queue_];
   if (p.pending.load(std::memory_order_acquire) == 0) return 0;
-  std::pair<Owned<NullDriver>, Status> batch[64];
+  std::tuple<Owned<NullDriver>, Status, uint64_t> batch[64];
   unsigned n = 0;
   {
     std::lock_guard lk(p.lock);
@@ -50,7 +52,8 @@ unsigned NullDriver::poll_queue(Hctx<NullDriver>& h) {
     p.list.resize(p.list.size() - n);
     p.pending.fetch_sub(n, std::memory_order_release);
   }
-  for (unsigned i = 0; i < n; ++i) (void)std::move(batch[i].first).end(batch[i].second);
+  for (unsigned i = 0; i < n; ++i)
+    (void)std::move(std::get<0>(batch[i])).end(std::get<1>(batch[i]), std::get<2>(batch[i]));
   return n;
 }
 
@@ -108,6 +111,14 @@ NullPlan plan_null_device(const std::vector<std::string>& attrs, const DeviceOve
   l.volatile_write_cache = cfg.memory_backed;
   l.fua = cfg.fua;
   l.rotational = cfg.rotational;
+  if (cfg.zoned && cfg.cache_size_bytes)
+    throw ConfigError(
+        "null: cache_size with zoned=1: the write cache does not keep zone write pointers "
+        "(drop cache_size, or zoned)");
+  if (cfg.zoned) {
+    p.zoned = plan_zoned(cfg);
+    apply_zoned_limits(p.zoned.geometry, l);
+  }
   detail::check_device_config(ts, l);
   return p;
 }
@@ -119,17 +130,21 @@ std::vector<std::unique_ptr<NullDevice>> make_from_plan(const NullPlan& p) {
   if (p.cfg.shared_tags) shared = TagSet<NullDriver>::create(p.tags);
   std::string description = "null " + p.cfg.to_attr_string();
   std::vector<std::unique_ptr<NullDevice>> devs;
+  for (const std::string& note : p.zoned.notes) std::fprintf(stderr, "%s\n", note.c_str());
   for (uint32_t i = 0; i < p.cfg.nr_devices; ++i) {
     std::unique_ptr<PageStore> store;
     if (p.cfg.memory_backed)
-      store = PageStore::open(
-          PageStoreOptions{p.cfg.size_bytes, p.cfg.memory_cap_bytes, p.cfg.backing_file});
+      store = PageStore::open(PageStoreOptions{
+          p.cfg.size_bytes + (p.cfg.zoned ? zone_state_bytes(p.cfg, p.zoned.geometry) : 0),
+          p.cfg.memory_cap_bytes, p.cfg.backing_file});
+    std::unique_ptr<ZoneTable> zones;
+    if (p.cfg.zoned) zones = make_zone_table(p.cfg, p.zoned.geometry, store.get());
     if (shared)
-      devs.push_back(
-          std::make_unique<NullDevice>(shared, p.limits, description, p.cfg, std::move(store)));
+      devs.push_back(std::make_unique<NullDevice>(shared, p.limits, description, p.cfg,
+                                                  std::move(store), std::move(zones)));
     else
-      devs.push_back(
-          std::make_unique<NullDevice>(p.tags, p.limits, description, p.cfg, std::move(store)));
+      devs.push_back(std::make_unique<NullDevice>(p.tags, p.limits, description, p.cfg,
+                                                  std::move(store), std::move(zones)));
   }
   return devs;
 }

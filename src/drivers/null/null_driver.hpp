@@ -16,12 +16,14 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "drivers/null/null_config.hpp"
 #include "drivers/null/page_store.hpp"
 #include "drivers/null/write_cache.hpp"
+#include "drivers/null/zoned_null.hpp"
 #include "mqblk/device.hpp"
 
 namespace mqblk::null {
@@ -31,11 +33,17 @@ class NullDriver {
   using Pdu = NoPdu;
   static constexpr bool kSegments = true;  // store_io walks segments
 
-  NullDriver(const NullConfig& cfg, std::unique_ptr<PageStore> store)
+  // zones: a zoned device's table (zoned=1), else null.
+  NullDriver(const NullConfig& cfg, std::unique_ptr<PageStore> store,
+             std::unique_ptr<ZoneTable> zones = nullptr)
       : store_(std::move(store)),
         cache_(store_ && cfg.cache_size_bytes
                    ? std::make_unique<WriteCache>(*store_, cfg.cache_size_bytes)
                    : nullptr),
+        zones_(std::move(zones)),
+        io_(zones_   ? IoPath::zoned
+            : store_ ? IoPath::store
+                     : IoPath::none),
         irqmode_(cfg.irqmode),
         completion_nsec_(static_cast<int64_t>(cfg.completion_nsec)),
         first_poll_queue_(cfg.poll_queues ? cfg.submit_queues : UINT32_MAX),
@@ -47,16 +55,20 @@ class NullDriver {
   [[gnu::always_inline]] inline QueueRqResult<NullDriver> queue_rq(Hctx<NullDriver>& h,
                                                                    Owned<NullDriver> rq,
                                                                    bool /*last*/) {
-    Status s = store_ ? store_io(rq) : Status::ok;
+    // One test on the way of a device that stores nothing; result: a zone append's sector.
+    IoResult r{};
+    if (__builtin_expect(io_ != IoPath::none, 0))
+      r = io_ == IoPath::store ? IoResult{store_io(rq), 0} : zoned_io(rq);
     if (__builtin_expect(h.index() >= first_poll_queue_, 0)) {
-      poll_add(h, std::move(rq), s);
+      poll_add(h, std::move(rq), r.status, r.result);
       return QueueRqResult<NullDriver>::accepted();
     }
     switch (irqmode_.load(std::memory_order_relaxed)) {
-      case IrqMode::none: std::move(rq).end(s); break;
-      case IrqMode::softirq: std::move(rq).complete(s); break;
+      case IrqMode::none: std::move(rq).end(r.status, r.result); break;
+      case IrqMode::softirq: std::move(rq).complete(r.status, r.result); break;
       case IrqMode::timer:
-        h.complete_after(std::move(rq), s, completion_nsec_.load(std::memory_order_relaxed));
+        h.complete_after(std::move(rq), r.status, completion_nsec_.load(std::memory_order_relaxed),
+                         r.result);
         break;
     }
     return QueueRqResult<NullDriver>::accepted();
@@ -79,9 +91,18 @@ class NullDriver {
     return cache_ ? cache_->clip(offset, e) : e;
   }
 
-  // No window with a cache: the cache, not the store, takes the writes.
+  // No window with a cache (the cache, not the store, takes the writes). A zoned device
+  // lends only ranges that hold no data: a write lands in the window before the zone rules
+  // may refuse it, so over data (behind the write pointer) it would change what is there;
+  // over holes a refused write is undone by abandon_window, as any failed one. A write at
+  // the write pointer is over holes; reads (which need data) never get one.
   std::byte* direct_window(uint64_t offset, uint64_t len) {
-    return store_ && !cache_ ? store_->window(offset, len) : nullptr;
+    if (!store_ || cache_) return nullptr;
+    if (zones_) {
+      Extent e = store_->extent_at(offset, len);
+      if (!e.hole || e.length < len) return nullptr;
+    }
+    return store_->window(offset, len);
   }
   void abandon_window(uint64_t offset, uint64_t len) {
     if (store_ && !cache_) store_->abandon_window(offset, len);
@@ -98,13 +119,27 @@ class NullDriver {
 
   PageStore* store() noexcept { return store_.get(); }
   WriteCache* cache() noexcept { return cache_.get(); }
+  ZoneTable* zones() noexcept { return zones_.get(); }
+
+  unsigned report_zones(uint64_t sector, ZoneInfo* out, unsigned max) {
+    return zones_ ? zones_->report(sector, out, max) : 0;
+  }
 
  private:
+  enum class IoPath : uint8_t { none, store, zoned };
+  struct IoResult {
+    Status status = Status::ok;
+    uint64_t result = 0;
+  };
+  // The zoned device's path (zoned_io.cpp): the zone rules around the store's I/O.
+  [[gnu::noinline]] IoResult zoned_io(const Owned<NullDriver>& rq);
+  Status zoned_read(const Owned<NullDriver>& rq, uint32_t valid_bytes);
+
   [[gnu::noinline]] Status store_io(const Owned<NullDriver>& rq) {
     if (cache_) return cache_io(rq);
     switch (rq.op()) {
-      case Op::read: return store_rw(rq, false);
-      case Op::write: return store_rw(rq, true);
+      case Op::read: return store_rw(rq, false, rq.offset());
+      case Op::write: return store_rw(rq, true, rq.offset());
       case Op::flush: return store_->flush();
       case Op::discard: return store_->discard(rq.offset(), rq.bytes());
       case Op::write_zeroes:
@@ -114,10 +149,10 @@ class NullDriver {
   }
   Status cache_io(const Owned<NullDriver>& rq);
 
-  // One store call per segment (a single buffer is one segment). A segmented write that
-  // fails part way (memory_cap) leaves the segments before it written, as a disk may.
-  Status store_rw(const Owned<NullDriver>& rq, bool write) {
-    uint64_t off = rq.offset();
+  // One store call per segment (a single buffer is one segment), from byte off (the
+  // request's own offset, or where a zone append lands). A segmented write that fails part
+  // way (memory_cap) leaves the segments before it written, as a disk may.
+  Status store_rw(const Owned<NullDriver>& rq, bool write, uint64_t off) {
     for (unsigned i = 0, n = rq.segment_count(); i < n; ++i) {
       const IoSegment seg = rq.segment(i);
       Status s = write ? store_->write(off, seg.buf, seg.len) : store_->read(off, seg.buf, seg.len);
@@ -130,14 +165,16 @@ class NullDriver {
   // A polled queue's requests, ended by poll(). Bounded by the queue depth: reserved.
   struct PollList {
     std::mutex lock;
-    std::vector<std::pair<Owned<NullDriver>, Status>> list;
+    std::vector<std::tuple<Owned<NullDriver>, Status, uint64_t>> list;
     std::atomic<unsigned> pending{0};
   };
-  void poll_add(Hctx<NullDriver>& h, Owned<NullDriver> rq, Status s);
+  void poll_add(Hctx<NullDriver>& h, Owned<NullDriver> rq, Status s, uint64_t result);
   unsigned poll_queue(Hctx<NullDriver>& h);
 
   std::unique_ptr<PageStore> store_;
   std::unique_ptr<WriteCache> cache_;
+  std::unique_ptr<ZoneTable> zones_;
+  IoPath io_;
   std::atomic<IrqMode> irqmode_;
   std::atomic<int64_t> completion_nsec_;
   const uint32_t first_poll_queue_;  // UINT32_MAX without poll_queues
@@ -151,6 +188,7 @@ struct NullPlan {
   NullConfig cfg;
   TagSetConfig tags;
   DiskLimits limits;
+  ZonedPlan zoned;  // zoned=1: the zones, and null_blk's adjustments (printed at creation)
 };
 NullPlan plan_null_device(const std::vector<std::string>& attrs,
                           const DeviceOverrides& overrides = {});

@@ -10,6 +10,7 @@ DevicePlan plan(const std::vector<std::string>& attrs, const DeviceOverrides& ov
   DevicePlan out{p.limits, p.tags.nr_hw_queues, p.tags.queue_depth, p.cfg.nr_devices,
                  p.cfg.shared_tags};
   out.fills_read_buffers = p.cfg.memory_backed;  // without a store, reads leave buffers alone
+  out.notes = p.zoned.notes;
   return out;
 }
 
@@ -29,7 +30,7 @@ DriverInfo info() {
   i.attributes = null_attributes();
   i.fills_read_buffers = false;  // only with memory_backed=1
   i.idempotent_writes = true;    // a write stores the same bytes however often it runs
-  i.can_be_zoned = false;        // not yet: the zoned issue
+  i.can_be_zoned = true;         // zoned=1 (drivers/null/zoned_null.hpp)
   return i;
 }
 
