@@ -170,7 +170,7 @@ TEST(NullConfig, UnknownKeysSuggestClosest) {
   EXPECT_ERROR((Items{"completion_ns=5"}), "did you mean completion_nsec");
   EXPECT_ERROR((Items{"frobnicate=1"}), "unknown attribute 'frobnicate'", "mqblk features");
   // null_blk attributes mqblk does not have say so.
-  EXPECT_ERROR((Items{"badblocks=+0-7"}), "badblocks=+0-7", "not supported");
+  EXPECT_ERROR((Items{"no_sched=1"}), "no_sched=1", "no I/O scheduler");
   EXPECT_ERROR((Items{"zone_size=64"}), "zone_size=64", "needs zoned=1");
   EXPECT_ERROR((Items{"nr_devices=0"}), "nr_devices=0", "between 1 and 64");
   EXPECT_ERROR((Items{"nr_devices=2", "memory_backed=1", "backing_file=/dev/shm/x"}),
