@@ -99,8 +99,9 @@ ZonedPlan plan_zoned(const NullConfig& c) {
         c.zone_nr_conv, g.nr_conv, n));
   }
   const uint32_t block_sectors = c.blocksize >> kSectorShift;
-  g.max_append_sectors = static_cast<uint32_t>(std::min<uint64_t>(
-      c.zone_append_max_sectors / block_sectors * block_sectors, g.zone_capacity_sectors));
+  g.max_append_sectors = static_cast<uint32_t>(
+      std::min<uint64_t>(uint64_t{c.zone_append_max_sectors / block_sectors} * block_sectors,
+                         g.zone_capacity_sectors));
 
   const uint32_t seq = n - g.nr_conv;
   g.max_active = c.zone_max_active;
