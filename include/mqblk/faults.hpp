@@ -122,6 +122,12 @@ bool is_fault_attribute(std::string_view key) noexcept;
 // (it applies at creation).
 void apply_fault_items(FaultSettings& s, const std::vector<std::string>& items, bool live);
 
+// The (device, hardware queue) whose creation an armed init_hctx fault fails, deciding once
+// per queue of every device in order (seeded by error_seed), or none.
+std::optional<std::pair<unsigned, unsigned>> first_failing_hctx(const FaultSettings& s,
+                                                                unsigned nr_devices,
+                                                                unsigned nr_hw_queues);
+
 // The settings as attributes ("key=value"), the default-valued ones left out.
 std::vector<std::string> fault_items(const FaultSettings& s);
 // Every one of them, defaults included (`mqblk get`: badblocks= when there are none).

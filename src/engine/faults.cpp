@@ -317,6 +317,18 @@ void apply_fault_items(FaultSettings& out, const std::vector<std::string>& items
   out = std::move(s);
 }
 
+std::optional<std::pair<unsigned, unsigned>> first_failing_hctx(const FaultSettings& s,
+                                                                unsigned nr_devices,
+                                                                unsigned nr_hw_queues) {
+  if (!s.init_hctx.armed()) return std::nullopt;
+  FaultAttr a = s.init_hctx;
+  uint64_t rng = s.error.seed;
+  for (unsigned d = 0; d < nr_devices; ++d)
+    for (unsigned q = 0; q < nr_hw_queues; ++q)
+      if (a.should_fail(1, static_cast<uint32_t>(splitmix(rng) % 100))) return std::make_pair(d, q);
+  return std::nullopt;
+}
+
 std::vector<std::string> fault_items_all(const FaultSettings& s) {
   std::vector<std::string> v;
   v.push_back("badblocks=" + s.badblocks.to_string());

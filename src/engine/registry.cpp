@@ -88,19 +88,13 @@ const DriverRegistration& find_driver(std::string_view driver) {
                                 driver, names));
 }
 
-std::vector<std::string> driver_attributes_of(const std::vector<std::string>& attrs) {
-  std::vector<std::string> out;
-  for (const auto& a : attrs)
-    if (!is_fault_attribute(std::string_view(a).substr(0, a.find('=')))) out.push_back(a);
-  return out;
-}
-
 namespace {
 
-std::vector<std::string> fault_items_of(const std::vector<std::string>& attrs) {
+// The items of attrs that are (faults=true) or are not the engine's attributes.
+std::vector<std::string> items_where(const std::vector<std::string>& attrs, bool faults) {
   std::vector<std::string> out;
   for (const auto& a : attrs)
-    if (is_fault_attribute(std::string_view(a).substr(0, a.find('=')))) out.push_back(a);
+    if (is_fault_attribute(std::string_view(a).substr(0, a.find('='))) == faults) out.push_back(a);
   return out;
 }
 
@@ -110,31 +104,37 @@ FaultSettings plan_faults(std::string_view driver, const std::vector<std::string
                           const DevicePlan& p) {
   FaultSettings s;
   try {
-    apply_fault_items(s, fault_items_of(attrs), false);
+    apply_fault_items(s, items_where(attrs, true), false);
   } catch (const ConfigError& e) {
     throw ConfigError(fmt::format("{}: {}", driver, e.what()));
   }
-  if (s.init_hctx.armed()) {
-    FaultAttr a = s.init_hctx;
-    uint64_t rng = s.error.seed;
-    for (unsigned d = 0; d < p.nr_devices; ++d)
-      for (unsigned q = 0; q < p.nr_hw_queues; ++q) {
-        rng += 0x9E3779B97F4A7C15ull;
-        uint64_t z = rng;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        if (a.should_fail(1, static_cast<uint32_t>((z ^ (z >> 31)) % 100)))
-          throw ConfigError(fmt::format(
-              "{}: init_hctx={}: fault injected: hardware queue {} of device {} failed to "
-              "initialise, so nothing was created (null_blk's init_hctx fault; drop init_hctx "
-              "to create it)",
-              driver, s.init_hctx.to_string(), q, d));
-      }
-  }
+  if (auto failed = first_failing_hctx(s, p.nr_devices, p.nr_hw_queues))
+    throw ConfigError(fmt::format(
+        "{}: init_hctx={}: fault injected: hardware queue {} of device {} failed to "
+        "initialise, so nothing was created (null_blk's init_hctx fault; drop init_hctx "
+        "to create it)",
+        driver, s.init_hctx.to_string(), failed->second, failed->first));
   return s;
 }
 
+// Creates the devices of a configuration already planned (p), with their faults set.
+std::vector<std::unique_ptr<BlockDevice>> make_planned(const DriverRegistration& d,
+                                                       std::string_view driver,
+                                                       const std::vector<std::string>& attrs,
+                                                       const DeviceOverrides& overrides,
+                                                       const DevicePlan& p) {
+  const FaultSettings faults = plan_faults(driver, attrs, p);
+  std::vector<std::unique_ptr<BlockDevice>> devs = d.make()(items_where(attrs, false), overrides);
+  for (auto& dev : devs)
+    if (DeviceFaults* f = dev->faults()) f->configure(faults);
+  return devs;
+}
+
 }  // namespace
+
+std::vector<std::string> driver_attributes_of(const std::vector<std::string>& attrs) {
+  return items_where(attrs, false);
+}
 
 DevicePlan plan_device(std::string_view driver, const std::vector<std::string>& attrs,
                        const DeviceOverrides& overrides) {
@@ -147,12 +147,8 @@ std::vector<std::unique_ptr<BlockDevice>> make_devices(std::string_view driver,
                                                        const std::vector<std::string>& attrs,
                                                        const DeviceOverrides& overrides) {
   const DriverRegistration& d = find_driver(driver);
-  const std::vector<std::string> own = driver_attributes_of(attrs);
-  const FaultSettings faults = plan_faults(driver, attrs, d.plan()(own, overrides));
-  std::vector<std::unique_ptr<BlockDevice>> devs = d.make()(own, overrides);
-  for (auto& dev : devs)
-    if (DeviceFaults* f = dev->faults()) f->configure(faults);
-  return devs;
+  return make_planned(d, driver, attrs, overrides,
+                      d.plan()(driver_attributes_of(attrs), overrides));
 }
 
 void control_set(BlockDevice& dev, std::string_view driver, const std::vector<std::string>& items) {
@@ -255,8 +251,7 @@ std::unique_ptr<BlockDevice> make_device(std::string_view driver,
         "{}: nr_devices={}: this command serves one device (use nr_devices=1, and run one "
         "server per device; mqblk bench runs several)",
         driver, p.nr_devices));
-  std::vector<std::unique_ptr<BlockDevice>> devs = make_devices(driver, attrs, overrides);
-  return std::move(devs.front());
+  return std::move(make_planned(d, driver, attrs, overrides, p).front());
 }
 
 }  // namespace mqblk
