@@ -106,6 +106,14 @@ class IoQueue {
   // The caller may read it or not; reap() re-arms it, so call reap() after each wake-up.
   virtual int event_fd() const = 0;
 
+  // A second fd for an event loop to poll beside event_fd(), or -1: readable when the
+  // driver has completions that reap() would collect (wait() polls it itself). The first
+  // call tells the driver that this queue watches it, so the driver leaves those
+  // completions to reap(): an event loop that calls driver_fd() must poll it whenever it
+  // sleeps, and call reap() when it is readable (level-triggered: until reaped). One that
+  // never calls it (nor wait()) gets its completions through event_fd() alone.
+  virtual int driver_fd() { return -1; }
+
   // I/Os submitted here and not yet reaped.
   virtual unsigned outstanding() const = 0;
   virtual unsigned hw_queue() const = 0;

@@ -49,6 +49,8 @@ Status check_segments(const DiskLimits& l, const IoDesc& io, const IoSegment* se
                       unsigned nr_segs) noexcept;
 // Sleeps on fd until readable or deadline_ns (absolute, -1: forever); 1 ns timer slack.
 void wait_fd_until(int fd, int64_t deadline_ns) noexcept;
+// The same on two fds: until either is readable (fd2 < 0: fd alone).
+void wait_fds_until(int fd, int fd2, int64_t deadline_ns) noexcept;
 
 MQBLK_OWNERSHIP_NS_BEGIN
 // Sets tls_current_queue for the duration of an IoQueue call (restoring it after, so a
@@ -93,6 +95,8 @@ class DeviceQueue final : public IoQueue {
   // (see cancel_outstanding), so that nothing ever completes into a queue that is gone.
   ~DeviceQueue() override {
     if (outstanding_) cancel_outstanding();
+    if constexpr (HasWaitFd<D>)
+      if (watching_) h_.driver().watch(h_, -1);
     dev_.forget_queue(this);
   }
 
@@ -165,12 +169,23 @@ class DeviceQueue final : public IoQueue {
         int64_t w = wake - kSpinWindowNs / 2;  // wake a little early, then spin
         until = until < 0 ? w : std::min(until, w);
       }
-      detail::wait_fd_until(cq_.event_fd(), until);
+      detail::wait_fds_until(cq_.event_fd(), driver_fd(), until);
     }
   }
 
   int64_t next_timer_ns() const override { return h_.next_timer_ns(); }
   int event_fd() const override { return cq_.event_fd(); }
+  int driver_fd() override {
+    if constexpr (HasWaitFd<D>) {
+      if (!watching_) {
+        watching_ = true;
+        h_.driver().watch(h_, 1);
+      }
+      return h_.driver().wait_fd(h_);
+    } else {
+      return -1;
+    }
+  }
   unsigned outstanding() const override { return outstanding_; }
   unsigned hw_queue() const override { return h_.index(); }
 
@@ -297,7 +312,7 @@ class DeviceQueue final : public IoQueue {
       int64_t until = detail::now_ns() + 200'000;
       if (wake >= 0) until = std::min(until, wake);
       cq_.drain_event();
-      detail::wait_fd_until(cq_.event_fd(), until);
+      detail::wait_fds_until(cq_.event_fd(), driver_fd(), until);
     }
   }
 
@@ -311,6 +326,7 @@ class DeviceQueue final : public IoQueue {
   const uint64_t block_mask_, max_fast_bytes_, capacity_bytes_;
   const uint32_t fast_ops_;           // bit per Op the inline check accepts
   bool pending_commit_ = false;       // a queue_rq saw last=false and commit_rqs has not run
+  bool watching_ = false;             // told the driver this queue polls its wait_fd
   std::atomic<uint64_t> started_{0};  // written only by the using thread
   std::atomic<uint64_t> ended_{0};
 };

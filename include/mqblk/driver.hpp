@@ -207,6 +207,18 @@ template <class D>
 concept HasPollPending = requires(D& d, Hctx<D>& h) {
   { d.poll_pending(h) } -> std::same_as<bool>;
 };
+// Optional: an fd that is readable while poll() has completions to reap (an io_uring's
+// ring fd), so that a submitter sleeping on it with its queue's eventfd is woken by the
+// completion itself, not by a driver thread that reaped it and then wakes the submitter
+// (one wake-up instead of two or three). watch(h, +1) when an IoQueue on h starts polling
+// the fd whenever it sleeps, watch(h, -1) when that queue goes: while any watch, the driver
+// may leave its completions to the watchers' poll() and reap them itself only as a
+// fallback (a watcher busy elsewhere). Called on the submitting threads.
+template <class D>
+concept HasWaitFd = requires(D& d, Hctx<D>& h) {
+  { d.wait_fd(h) } -> std::same_as<int>;
+  d.watch(h, 1);
+};
 template <class D>
 concept HasInitHctx = requires(D& d, Hctx<D>& h) {
   d.init_hctx(h);

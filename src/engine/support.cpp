@@ -29,17 +29,20 @@ void set_fine_timer_slack() noexcept {
   }
 }
 
-void wait_fd_until(int fd, int64_t deadline_ns) noexcept {
+void wait_fd_until(int fd, int64_t deadline_ns) noexcept { wait_fds_until(fd, -1, deadline_ns); }
+
+void wait_fds_until(int fd, int fd2, int64_t deadline_ns) noexcept {
   set_fine_timer_slack();
-  pollfd p{fd, POLLIN, 0};
+  pollfd p[2] = {{fd, POLLIN, 0}, {fd2, POLLIN, 0}};
+  const nfds_t n = fd2 >= 0 ? 2 : 1;
   if (deadline_ns < 0) {
-    ppoll(&p, 1, nullptr, nullptr);
+    ppoll(p, n, nullptr, nullptr);
     return;
   }
   int64_t left = deadline_ns - now_ns();
   if (left <= 0) return;
   timespec ts{static_cast<time_t>(left / 1'000'000'000), static_cast<long>(left % 1'000'000'000)};
-  ppoll(&p, 1, &ts, nullptr);
+  ppoll(p, n, &ts, nullptr);
 }
 
 }  // namespace detail

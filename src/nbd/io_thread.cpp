@@ -19,6 +19,7 @@ namespace {
 // epoll_event.data.ptr values that are not connections.
 char wake_tag;
 char queue_tag;
+char driver_tag;  // the driver's wait fd: readable until service()'s reap collects it
 
 using detail::now_ns;
 
@@ -50,6 +51,10 @@ IoThread::IoThread(BlockDevice& dev, const ExportInfo& exp, const ConnPolicy& po
   epoll_ctl(epfd_, EPOLL_CTL_ADD, wakefd_, &ev);
   ev.data.ptr = &queue_tag;
   epoll_ctl(epfd_, EPOLL_CTL_ADD, q_->event_fd(), &ev);
+  if (int dfd = q_->driver_fd(); dfd >= 0) {
+    ev.data.ptr = &driver_tag;
+    epoll_ctl(epfd_, EPOLL_CTL_ADD, dfd, &ev);
+  }
   th_ = std::thread([this] {
     run();
     std::lock_guard lk(done_mu_);
@@ -258,6 +263,8 @@ void IoThread::run() {
         adopt_new();
       } else if (p == &queue_tag) {
         drain_eventfd(q_->event_fd());
+      } else if (p == &driver_tag) {
+        // Nothing to read: service() reaps, which empties what made it readable.
       } else {
         auto* c = static_cast<Connection*>(p);
         uint32_t e = evs[i].events;

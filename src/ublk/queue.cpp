@@ -1,6 +1,7 @@
 #include "ublk/queue.hpp"
 
 #include <liburing.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@ namespace {
 // user_data of the non-tag SQEs; tags are < 65536.
 constexpr uint64_t kEventUserData = 1ull << 32;
 constexpr uint64_t kStopUserData = 2ull << 32;
+constexpr uint64_t kDriverUserData = 3ull << 32;  // the driver's wait fd became readable
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -78,6 +80,7 @@ struct QueueServer::Impl {
   std::vector<TagState> tags;
   std::vector<IoCompletion> comps;
   uint64_t event_buf = 0;
+  int driver_fd = -1;  // IoQueue::driver_fd(), or -1
   uint64_t stop_buf = 0;
   unsigned live_tags = 0;
   bool draining = false;
@@ -96,8 +99,8 @@ struct QueueServer::Impl {
 
   std::byte* buf(unsigned tag) { return bufs + static_cast<size_t>(tag) * cfg.buf_bytes; }
 
-  // Never fails for lack of room: the ring has an entry per tag plus the two reads, and
-  // each of those has at most one SQE outstanding.
+  // Never fails for lack of room: the ring has an entry per tag plus the two reads and the
+  // driver poll, and each of those has at most one SQE outstanding.
   io_uring_sqe* sqe() {
     io_uring_sqe* s = io_uring_get_sqe(&ring);
     if (!s) {
@@ -123,6 +126,16 @@ struct QueueServer::Impl {
     cmd.addr = cfg.user_copy ? zone_lba : reinterpret_cast<uint64_t>(buf(tag));
     std::memcpy(s->cmd, &cmd, sizeof cmd);
     io_uring_sqe_set_data64(s, tag);
+  }
+
+  // Wakes the loop when the driver has completions for reap() (IoQueue::driver_fd):
+  // one-shot, re-armed after each wake-up, once reap_engine has emptied it.
+  void arm_driver_poll() {
+    io_uring_sqe* s = sqe();
+    if (s == nullptr) return;  // unreachable: see sqe()
+    std::memset(s, 0, 2 * sizeof(io_uring_sqe));
+    io_uring_prep_poll_add(s, driver_fd, POLLIN);
+    io_uring_sqe_set_data64(s, kDriverUserData);
   }
 
   void arm_read(int fd, uint64_t* dst, uint64_t user_data) {
@@ -331,6 +344,15 @@ struct QueueServer::Impl {
       if (!stopping) arm_read(ioq->event_fd(), &event_buf, kEventUserData);
       return;
     }
+    if (ud == kDriverUserData) {
+      if (cqe->res < 0) {  // never seen: the driver's fallback reaper still delivers
+        std::fprintf(stderr, "ublk: queue %u: cannot poll the driver's completions: %s\n",
+                     cfg.q, errno_text(-cqe->res).c_str());
+        return;
+      }
+      if (!stopping) arm_driver_poll();
+      return;
+    }
     if (ud == kStopUserData) {
       int ph = cfg.phase ? cfg.phase->load(std::memory_order_acquire) : kStop;
       draining = ph >= kDrain;
@@ -431,6 +453,8 @@ int QueueServer::set_up() {
 
   for (unsigned t = 0; t < c.depth; ++t) m.queue_io_cmd(abi::kUIoFetchReq, t, -1);
   m.arm_read(m.ioq->event_fd(), &m.event_buf, kEventUserData);
+  m.driver_fd = m.ioq->driver_fd();
+  if (m.driver_fd >= 0) m.arm_driver_poll();
   m.arm_read(c.stop_fd, &m.stop_buf, kStopUserData);
   r = io_uring_submit(&m.ring);
   if (r < 0) {

@@ -1,6 +1,10 @@
 // Batched submission (last / commit_rqs) and the completion-callback style.
 #include <gtest/gtest.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <thread>
 #include <vector>
 
 #include "test_drivers.hpp"
@@ -136,6 +140,78 @@ TEST(Requeue, WaitRetriesABusyDriverWithoutAnyOtherWakeUp) {
   ender.join();
   ASSERT_EQ(n, 1u);
   EXPECT_EQ(c.user_data, 42u);
+}
+
+}  // namespace
+
+namespace {
+
+// Completes like hardware that raises a line: a parked request ends only in poll(), once
+// the driver's wait fd (an eventfd the test writes, as io_uring's ring fd becomes readable)
+// says so. Nothing else wakes the submitter: no complete(), no remote end.
+struct WaitFdDriver {
+  using Pdu = NoPdu;
+  int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  std::atomic<int> watchers{0};
+  std::vector<RequestId> parked;  // the submitting thread's only
+  std::thread::id ended_on;
+  ~WaitFdDriver() { close(efd); }
+  QueueRqResult<WaitFdDriver> queue_rq(Hctx<WaitFdDriver>&, Owned<WaitFdDriver> rq, bool) {
+    parked.push_back(std::move(rq).park());
+    return QueueRqResult<WaitFdDriver>::accepted();
+  }
+  unsigned poll(Hctx<WaitFdDriver>& h) {
+    uint64_t v;
+    if (read(efd, &v, sizeof v) != static_cast<ssize_t>(sizeof v)) return 0;
+    unsigned n = 0;
+    for (RequestId id : parked) {
+      ended_on = std::this_thread::get_id();
+      n += std::move(h.claim(id)).end(Status::ok) == EndResult::ended;
+    }
+    parked.clear();
+    return n;
+  }
+  int wait_fd(Hctx<WaitFdDriver>&) noexcept { return efd; }
+  void watch(Hctx<WaitFdDriver>&, int delta) noexcept { watchers += delta; }
+};
+
+TEST(WaitFd, ASleepingSubmitterIsWokenByTheDriversFdAndReapsItself) {
+  Device<WaitFdDriver> dev{test::tag_set(1, 8), test::small_disk(), "waitfd"};
+  {
+    auto q = dev.open_queue();
+    EXPECT_EQ(dev.driver().watchers.load(), 0);  // nobody has said it polls the fd yet
+    std::byte buf[512];
+    for (int round = 0; round < 3; ++round) {
+      ASSERT_EQ(q->submit(IoDesc{Op::read, 0, 0, 512, buf}, round), Status::ok);
+      std::thread irq([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the submitter sleeps
+        uint64_t one = 1;
+        ASSERT_EQ(write(dev.driver().efd, &one, sizeof one), static_cast<ssize_t>(sizeof one));
+      });
+      IoCompletion c;
+      const unsigned n = q->wait(&c, 1, 1, 5'000'000'000);
+      irq.join();
+      ASSERT_EQ(n, 1u) << "round " << round << ": wait() did not wake on the driver's fd";
+      EXPECT_EQ(c.user_data, static_cast<uint64_t>(round));
+      EXPECT_EQ(dev.driver().ended_on, std::this_thread::get_id());  // reaped here, no hand-over
+      EXPECT_EQ(dev.driver().watchers.load(), 1);
+    }
+    EXPECT_EQ(q->driver_fd(), dev.driver().efd);
+    EXPECT_EQ(dev.driver().watchers.load(), 1);  // counted once per queue
+  }
+  EXPECT_EQ(dev.driver().watchers.load(), 0);  // the queue went: it watches no more
+}
+
+TEST(WaitFd, AQueueThatNeverWaitsNorAsksIsNoWatcher) {
+  Device<WaitFdDriver> dev{test::tag_set(1, 8), test::small_disk(), "waitfd"};
+  auto q = dev.open_queue();
+  std::byte buf[512];
+  ASSERT_EQ(q->submit(IoDesc{Op::read, 0, 0, 512, buf}, 7), Status::ok);
+  uint64_t one = 1;
+  ASSERT_EQ(write(dev.driver().efd, &one, sizeof one), static_cast<ssize_t>(sizeof one));
+  IoCompletion c;
+  ASSERT_EQ(q->reap(&c, 1), 1u);
+  EXPECT_EQ(dev.driver().watchers.load(), 0);
 }
 
 }  // namespace

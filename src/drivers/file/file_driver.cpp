@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 
 namespace mqblk::file {
 namespace {
@@ -22,6 +23,10 @@ constexpr uint64_t kStopMark = RequestId::make(0xFFF, 1, 0).raw();
 // io_uring retries that itself for files, so this is a guard, not a path. (Not EINTR: an
 // operation interrupted by the timeout's cancel must come back, not run again.)
 constexpr uint8_t kMaxRetries = 8;
+// How often the reaper looks for completions while submitters watch the ring: the latency
+// a completion can wait when its watcher is busy elsewhere (a bench job between waits
+// reaps sooner). Timeouts are far longer.
+constexpr long kFallbackReapNs = 1'000'000;
 
 Status status_of(int res) noexcept {
   switch (-res) {
@@ -268,6 +273,18 @@ unsigned FileDriver::drain_cq_locked(Ring& r, bool* stop) {
 // rather than peeking at the CQ head, which poll() may be moving under cq_lock.
 void FileDriver::reap_loop(Ring& r) {
   for (;;) {
+    if (r.watchers.load(std::memory_order_acquire) > 0) {
+      // The watchers wake on the ring fd and reap in their poll(): waking here too would
+      // cost a wake-up and the CQ lock per completion. Look only for what stays unreaped.
+      timespec ts{0, kFallbackReapNs};
+      nanosleep(&ts, nullptr);
+      if (!io_uring_cq_ready(&r.ring) || !r.cq_lock.try_lock()) continue;
+      bool stop = false;
+      drain_cq_locked(r, &stop);
+      r.cq_lock.unlock();
+      if (stop) return;
+      continue;
+    }
     int rc = io_uring_enter(r.ring.ring_fd, 0, 1, IORING_ENTER_GETEVENTS, nullptr);
     const int err = rc == -1 ? errno : -rc;  // -errno, or -1 and errno, by liburing version
     if (rc < 0 && err != EINTR && err != EAGAIN && err != EBUSY) {

@@ -18,7 +18,8 @@
 // Threads: queue_rq/commit_rqs on the submitting threads of a hardware queue, timeout() on
 // the device's timeout thread, and the reaper: all three submit SQEs, under the ring's
 // sq_lock (uncontended but for cancels and the steps the reaper chains). Only the reaper
-// reads the CQ (or poll(), holding cq_lock as the reaper does). init_hctx starts the reaper; the
+// reads the CQ (or poll(), holding cq_lock as the reaper does). While submitters watch the
+// ring (wait_fd), they reap it themselves and the reaper is only a fallback. init_hctx starts the reaper; the
 // destructor stops it, after the Device has waited for every request (so none is parked any more).
 #pragma once
 
@@ -72,6 +73,13 @@ class FileDriver {
   // completions end on the submitter without waking the reaper's side. Skips when the
   // reaper holds the CQ.
   unsigned poll(Hctx<FileDriver>& h);
+  // The ring's fd (readable while it has CQEs) for submitters to sleep on; while one or
+  // more IoQueues watch it, the reaper leaves the CQ to their poll() and looks only every
+  // kFallbackReapNs for completions nobody reaped (a watcher busy elsewhere).
+  int wait_fd(Hctx<FileDriver>& h) noexcept { return rings_[h.index()]->ring.ring_fd; }
+  void watch(Hctx<FileDriver>& h, int delta) noexcept {
+    rings_[h.index()]->watchers.fetch_add(delta, std::memory_order_acq_rel);
+  }
   void init_hctx(Hctx<FileDriver>& h);
   void exit_hctx(Hctx<FileDriver>& h);
 
@@ -90,6 +98,7 @@ class FileDriver {
     std::mutex cq_lock;    // the reaper or a poll() reads the CQ, one at a time
     bool pending = false;  // SQEs prepared and not submitted yet (a batch in progress)
     Hctx<FileDriver>* hctx = nullptr;
+    std::atomic<int> watchers{0};  // IoQueues that poll ring_fd when they sleep
     std::thread reaper;
   };
 
