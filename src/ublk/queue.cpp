@@ -346,8 +346,8 @@ struct QueueServer::Impl {
     }
     if (ud == kDriverUserData) {
       if (cqe->res < 0) {  // never seen: the driver's fallback reaper still delivers
-        std::fprintf(stderr, "ublk: queue %u: cannot poll the driver's completions: %s\n",
-                     cfg.q, errno_text(-cqe->res).c_str());
+        std::fprintf(stderr, "ublk: queue %u: cannot poll the driver's completions: %s\n", cfg.q,
+                     errno_text(-cqe->res).c_str());
         return;
       }
       if (!stopping) arm_driver_poll();

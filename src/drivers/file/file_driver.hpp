@@ -19,8 +19,9 @@
 // the device's timeout thread, and the reaper: all three submit SQEs, under the ring's
 // sq_lock (uncontended but for cancels and the steps the reaper chains). Only the reaper
 // reads the CQ (or poll(), holding cq_lock as the reaper does). While submitters watch the
-// ring (wait_fd), they reap it themselves and the reaper is only a fallback. init_hctx starts the reaper; the
-// destructor stops it, after the Device has waited for every request (so none is parked any more).
+// ring (wait_fd), they reap it themselves and the reaper is only a fallback. init_hctx starts the
+// reaper; the destructor stops it, after the Device has waited for every request (so none is parked
+// any more).
 #pragma once
 
 #include <liburing.h>
