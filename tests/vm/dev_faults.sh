@@ -7,7 +7,8 @@
 #     with an error after request_timeout, nothing hangs, `get timeouts` counts it;
 #  c. live control: set/get round trip, a locked attribute and a bad value refused in one
 #     line with exit status 2 and nothing changed;
-#  d. mbps=10 set live throttles 64 KiB O_DIRECT reads (4 MiB: at least 0.35 s).
+#  d. mbps=10 set live throttles 64 KiB O_DIRECT reads (4 MiB: at least 0.35 s);
+#  e. poll_queues=1: fio verify from both CPUs, and the polled queue ended requests.
 # No extra host programs (busybox dd, fio).
 . ./lib.sh
 
@@ -181,6 +182,26 @@ echo "  4 MiB in 64 KiB reads: ${slow} cs at mbps=10, ${fast} cs unthrottled"
 [ "$slow" -ge 35 ] || fail "4 MiB at mbps=10 took $slow cs (at least 35 expected)"
 ok "mbps=10 throttles"
 rep=$(within 30 mqblk del -n "$id") || fail "del (mbps)"
+report_balanced "$rep" || fail "exit report not balanced: $rep"
+
+# --- e. poll_queues: the second hardware queue is polled (its requests end only when the
+# ublk queue thread reaps it); fio verify from each CPU, so both ublk queues carry I/O.
+dev=$(within 30 mqblk add null size=64 memory_backed=1 submit_queues=1 poll_queues=1) ||
+  fail "add (poll_queues)"
+id=${dev#/dev/ublkb}
+for cpu in 0 1; do
+  within 120 fio --name=p$cpu --filename="$dev" --direct=1 --ioengine=libaio --rw=randwrite \
+    --bs=4k --iodepth=8 --size=8M --offset=$((cpu * 16))M --cpus_allowed=$cpu --verify=crc32c \
+    --do_verify=1 --verify_fatal=1 --output=/tmp/fio$cpu.out &
+done
+wait || fail "poll_queues: fio verify: $(tail -3 /tmp/fio0.out /tmp/fio1.out)"
+grep -q "err= 0" /tmp/fio0.out && grep -q "err= 0" /tmp/fio1.out ||
+  fail "poll_queues: fio errors: $(tail -3 /tmp/fio0.out /tmp/fio1.out)"
+polled=$(within 10 mqblk get "$id" polled_ios) || fail "get polled_ios"
+echo "  poll_queues=1: $polled requests ended by the polled queue"
+[ "$polled" -gt 0 ] || fail "poll_queues: no request went through the polled queue"
+ok "poll_queues over ublk: fio verify from both CPUs"
+rep=$(within 30 mqblk del -n "$id") || fail "del (poll_queues)"
 report_balanced "$rep" || fail "exit report not balanced: $rep"
 
 # Deviations from issue 14, checked last so that everything above still ran.

@@ -54,6 +54,7 @@ unsigned NullDriver::poll_queue(Hctx<NullDriver>& h) {
   }
   for (unsigned i = 0; i < n; ++i)
     (void)std::move(std::get<0>(batch[i])).end(std::get<1>(batch[i]), std::get<2>(batch[i]));
+  p.reaped.fetch_add(n, std::memory_order_relaxed);
   return n;
 }
 
@@ -75,6 +76,11 @@ void NullDriver::live_state(std::vector<std::pair<std::string, std::string>>& ou
                    std::to_string(static_cast<int>(irqmode_.load(std::memory_order_relaxed))));
   out.emplace_back("completion_nsec",
                    std::to_string(completion_nsec_.load(std::memory_order_relaxed)));
+  if (!polled_.empty()) {
+    uint64_t n = 0;
+    for (const PollList& p : polled_) n += p.reaped.load(std::memory_order_relaxed);
+    out.emplace_back("polled_ios", std::to_string(n));
+  }
   if (store_) out.emplace_back("resident_bytes", std::to_string(store_->resident_bytes()));
   if (cache_) {
     out.emplace_back("cache_dirty_bytes", std::to_string(cache_->dirty_bytes()));

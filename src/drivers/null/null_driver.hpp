@@ -167,6 +167,7 @@ class NullDriver {
     std::mutex lock;
     std::vector<std::tuple<Owned<NullDriver>, Status, uint64_t>> list;
     std::atomic<unsigned> pending{0};
+    std::atomic<uint64_t> reaped{0};  // requests ended by poll(): `get`'s polled_ios
   };
   void poll_add(Hctx<NullDriver>& h, Owned<NullDriver> rq, Status s, uint64_t result);
   unsigned poll_queue(Hctx<NullDriver>& h);
