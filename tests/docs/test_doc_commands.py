@@ -29,9 +29,9 @@ import sys
 import tempfile
 import time
 
-MQBLK, SRC = sys.argv[1], sys.argv[2]
+MQBLK, SRC = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 BINARIES = re.compile(r"^(\./)?(build[^/ ]*/src/cli/)?mqblk$")
-COMMAND = re.compile(r"^(\$ )?((\./)?build[^/ ]*/src/cli/mqblk|mqblk|(\./)?scripts/|fuzz/|bench/|nbdinfo|"
+COMMAND = re.compile(r"^(\$ )?(((\./)?build[^/ ]*/src/cli/)?mqblk( |$)|(\./)?scripts/|fuzz/|bench/|nbdinfo|"
                      r"\(cd |[A-Z_]+=\S* |cmake |c\+\+ )")
 SYNOPSIS = re.compile(r"^mqblk [a-z-]+( |$).*(\[|\||\b[A-Z]{2,}\b)")
 TIMEOUT = 20
@@ -70,15 +70,17 @@ RULES = [
 
 
 def fences(path):
-    """(line number, text, block number) of every line inside ``` fences."""
-    block, inside = 0, False
+    """(line number, text, block number) of every line inside ``` fences of shell
+    commands (no language, or sh, bash, shell, console: not cpp, cmake...)."""
+    block, inside, shell = 0, False, False
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
             if line.startswith("```"):
                 inside = not inside
                 block += inside
+                shell = line[3:].strip() in ("", "sh", "bash", "shell", "console")
                 continue
-            if inside:
+            if inside and shell:
                 yield n, line.rstrip("\n"), block
 
 
@@ -152,7 +154,7 @@ class Runner:
             out[2:2] = ["--ios", "256"]
         return out
 
-    def run(self, where, argv, expect=None):
+    def run(self, where, argv, expect=None, errors_expected=False):
         try:
             p = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT, cwd=self.tmp)
         except subprocess.TimeoutExpired:
@@ -165,6 +167,8 @@ class Runner:
                 self.failures.append(f"{where}: {shlex.join(argv)}: the docs show {missing!r}, "
                                      f"it printed: {output.strip()[-600:]}")
                 return None
+        elif errors_expected and p.returncode == 1 and "I/O errors during the run" in output:
+            pass
         elif p.returncode != 0:
             self.failures.append(f"{where}: exit {p.returncode}: {shlex.join(argv)}: "
                                  f"{output.strip()[-600:]}")
@@ -267,6 +271,10 @@ def main():
                         expect.append(t2)
                 line = strip_comment(text)
                 if SYNOPSIS.match(line) and not transcript and not re.search(r"\b(null|file|rbd)\b", line):
+                    for _, t2, b2 in lines[k + 1:]:  # its indented continuation lines
+                        if b2 != b or not t2[:1].isspace():
+                            break
+                        line += " " + t2.strip()
                     r.synopsis(where, line)
                     continue
                 for part in (p.strip() for p in line.split(" ; ")):
@@ -309,15 +317,18 @@ def run_part(r, where, part, expect):
             r.last_server = (where, list(argv))  # for the set/get lines after it
             argv[2:2] = ["--run", 'nbdinfo --size "$uri"']
         argv = [a for a in argv if a not in ("-f", "--foreground")]
-    if sub in ("set", "get"):
+    if sub in ("set", "get", "list"):
         if not r.servers and r.last_server:
             r.start_server(*r.last_server)
-        if not r.servers:
+        if not r.servers and sub != "list":
             r.failures.append(f"{where}: `{part}` has no nbd server before it in its block")
             return
-        dev = r.servers[-1][1]
-        argv = [dev if a == "nbd0" else a for a in argv]
-    r.run(where, argv, expect)
+        if r.servers:
+            argv = [r.servers[-1][1] if a == "nbd0" else a for a in argv]
+    # A bench with faults injected (timeouts, errors, bad blocks) ends with "N I/O errors
+    # during the run" and exit status 1, as the docs mean it to.
+    faulty = sub == "bench" and any(re.match(r"^(timeout|requeue|error_rate|badblocks)=", a) for a in argv)
+    r.run(where, argv, expect, errors_expected=faulty)
 
 
 if __name__ == "__main__":

@@ -32,20 +32,25 @@ v=$("$p/bin/mqblk" --version) || fail "installed mqblk --version"
 [ "$v" = "$("$build/src/cli/mqblk" --version)" ] && [[ $v == "mqblk "[0-9]* ]] || fail "installed mqblk --version: '$v'"
 ok "installed $v"
 
+features=$("$build/src/cli/mqblk" features --json)
 for page in "$p"/share/man/man*/*; do
-  err=$(MANWIDTH=80 man --warnings -l "$page" 2>&1 >/dev/null) || fail "man -l $page failed: $err"
+  err=$(MANWIDTH=200 man --warnings -l "$page" 2>&1 >"$tmp/$(basename "$page").txt") || fail "man -l $page failed: $err"
   [ -z "$err" ] || fail "man -l $page warns: $err"
-  lines=$(MANWIDTH=80 man -l "$page" 2>/dev/null | wc -l)
+  lines=$(wc -l <"$tmp/$(basename "$page").txt")
   [ "$lines" -gt 10 ] || fail "man -l $page renders only $lines lines"
 done
-for d in $drivers; do  # every attribute of the driver is on its page
-  for a in $("$build/src/cli/mqblk" features --json | jq -r --arg d "$d" '.drivers[] | select(.name == $d) | .attributes[].name'); do
-    MANWIDTH=200 man -l "$p/share/man/man5/mqblk-$d.5" 2>/dev/null | grep -q -- "$a=" ||
-      MANWIDTH=200 man -l "$p/share/man/man5/mqblk-attributes.5" 2>/dev/null | grep -q -- "$a=" ||
+for d in $drivers; do  # every attribute of the driver is on its page (or the engine's)
+  for a in $(jq -r --arg d "$d" '.drivers[] | select(.name == $d) | .attributes[].name' <<<"$features"); do
+    grep -q -- "$a=" "$tmp/mqblk-$d.5.txt" "$tmp/mqblk-attributes.5.txt" ||
       fail "attribute $d $a is on neither mqblk-$d(5) nor mqblk-attributes(5)"
   done
 done
-ok "man pages render without warnings and list every attribute"
+subs=$("$build/src/cli/mqblk" --help | awk '/^Subcommands:/ { on = 1; next } on && NF { print $1 }')
+[ -n "$subs" ] || fail "no subcommands in mqblk --help"
+for sub in $subs; do
+  grep -q "mqblk $sub" "$tmp/mqblk.1.txt" || fail "subcommand $sub (mqblk --help) is not in mqblk(1)"
+done
+ok "man pages render without warnings and list every subcommand ($(echo $subs)) and attribute"
 
 if [ "$ublk" = 1 ]; then
   grep -q "RUN+=\"$p/bin/mqblk chown-dev %k\"" "$p/lib/udev/rules.d/99-mqblk-ublk.rules" ||
