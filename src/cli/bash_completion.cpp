@@ -27,6 +27,7 @@ std::string join(const std::vector<std::string>& v) {
 
 std::string attributes_of(const std::vector<AttributeInfo>& attrs) {
   std::vector<std::string> names;
+  names.reserve(attrs.size());
   for (const auto& a : attrs) names.push_back(a.name + "=");
   return join(names);
 }

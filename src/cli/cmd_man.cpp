@@ -7,8 +7,8 @@
 
 #include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <string>
+#include <system_error>
 
 #include "cli/bash_completion.hpp"
 #include "cli/command.hpp"
@@ -17,16 +17,18 @@
 namespace mqblk::cli {
 namespace {
 
+std::string errno_text() { return std::error_code(errno, std::generic_category()).message(); }
+
 void make_dir(const std::string& dir) {
   if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
-    fail("cannot create " + dir + ": " + std::strerror(errno));
+    fail("cannot create " + dir + ": " + errno_text());
 }
 
 void write_file(const std::string& path, const std::string& text) {
   FILE* f = std::fopen(path.c_str(), "w");
-  if (f == nullptr) fail("cannot write " + path + ": " + std::strerror(errno));
+  if (f == nullptr) fail("cannot write " + path + ": " + errno_text());
   const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  if (std::fclose(f) != 0 || !ok) fail("cannot write " + path + ": " + std::strerror(errno));
+  if (std::fclose(f) != 0 || !ok) fail("cannot write " + path + ": " + errno_text());
 }
 
 // Writes DIR/manN/NAME.N for every page, or prints the page named `page`.
