@@ -95,6 +95,7 @@ std::string bash_completion(const CLI::App& app) {
        attributes_of(fault_attributes()) + "'\n}\n";
   s += "_mqblk() {\n"
        "  local cur words cword\n"
+       "  COMPREPLY=()\n"
        "  if declare -F _get_comp_words_by_ref >/dev/null; then\n"
        "    _get_comp_words_by_ref -n =: cur words cword\n"
        "  else\n"
