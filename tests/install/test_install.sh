@@ -69,17 +69,20 @@ complete_words() {  # the completions bash offers for the words given (the last 
 [[ " $(complete_words bench --r) " == *" --rw "* ]] || fail "completion of bench's options: '$(complete_words bench --r)'"
 ok "bash completion: subcommands, drivers, attributes, options"
 
-export CMAKE_PREFIX_PATH=$p
-cmake -S "$here/example" -B "$tmp/cmake" >"$tmp/cmake.log" 2>&1 && cmake --build "$tmp/cmake" >>"$tmp/cmake.log" 2>&1 ||
-  { cat "$tmp/cmake.log"; fail "the example does not build with find_package(mqblk)"; }
-out=$("$tmp/cmake/install_example") || fail "the example built with find_package(mqblk) failed: $out"
-ok "find_package(mqblk): $out"
-
+# Both builds of the example at once (each is a compile of a few seconds).
 export PKG_CONFIG_PATH=$p/$libdir/pkgconfig
 flags=$(pkg-config --cflags --libs mqblk) || fail "pkg-config mqblk"
 [ "$(pkg-config --modversion mqblk)" = "$(sed -n 's/^Version: //p' "$p/$libdir/pkgconfig/mqblk.pc")" ] || fail "pkg-config --modversion"
 # shellcheck disable=SC2086  # the flags are words
-"${CXX:-c++}" -std=c++20 -o "$tmp/pc_example" "$here/example/install_example.cpp" $flags ||
-  fail "the example does not build with pkg-config: c++ ... $flags"
+"${CXX:-c++}" -std=c++20 -o "$tmp/pc_example" "$here/example/install_example.cpp" $flags >"$tmp/pc.log" 2>&1 &
+pc=$!
+export CMAKE_PREFIX_PATH=$p
+cmake -S "$here/example" -B "$tmp/cmake" >"$tmp/cmake.log" 2>&1 && cmake --build "$tmp/cmake" >>"$tmp/cmake.log" 2>&1 ||
+  { wait "$pc"; cat "$tmp/cmake.log"; fail "the example does not build with find_package(mqblk)"; }
+pc_rc=0
+wait "$pc" || pc_rc=$?
+out=$("$tmp/cmake/install_example") || fail "the example built with find_package(mqblk) failed: $out"
+ok "find_package(mqblk): $out"
+[ "$pc_rc" = 0 ] || { cat "$tmp/pc.log"; fail "the example does not build with pkg-config: c++ ... $flags"; }
 out=$("$tmp/pc_example") || fail "the example built with pkg-config failed: $out"
 ok "pkg-config mqblk: $out"
