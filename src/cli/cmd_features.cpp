@@ -6,6 +6,7 @@
 
 #include "cli/command.hpp"
 #include "cli/features.hpp"
+#include "cli/version.hpp"
 #include "mqblk/registry.hpp"
 
 namespace mqblk::cli {
@@ -38,7 +39,7 @@ nlohmann::json drivers_json() {
 }
 
 int run_features(bool json) {
-  nlohmann::json out = {{"drivers", drivers_json()}};
+  nlohmann::json out = {{"version", version()}, {"drivers", drivers_json()}};
   bool ublk_built = false;
   for (const auto& s : sections()) {
     out[s.name] = s.probe();
@@ -54,6 +55,7 @@ int run_features(bool json) {
     std::printf("%s\n", out.dump(2).c_str());
     return 0;
   }
+  std::printf("mqblk %s\n", version());
   for (const auto& d : out["drivers"]) {
     std::printf("driver %s: %s\n", d["name"].get<std::string>().c_str(),
                 d["help"].get<std::string>().c_str());

@@ -4,12 +4,18 @@
 # guest. Stages mqblk, rbd_mon_command, cluster.sh, tests/vm/lib.sh and the OSD's plugins
 # (erasure code, object classes: loaded at run time, so run-in-vm.sh's library copying
 # does not find them); brings Ceph's daemons and tools with -b. Exits 77 (skipped) when
-# the harness is not there. The guest gets 2 GB (a mon, a memstore OSD, mqblk).
+# the harness is not there (1, failed, if CI=true). The guest gets 2 GB (a mon, a memstore OSD, mqblk).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 harness=${MQBLK_VM_HARNESS:-$root/../shared/vm/run-in-vm.sh}
-[ -x "$harness" ] || { echo "SKIP: no VM harness at $harness"; exit 77; }
+if [ ! -x "$harness" ]; then
+  # Under CI (CI=true, as .ci/run sets it) a VM test that cannot run fails: a missing
+  # harness must not pass as green. Elsewhere it is a skip (ctest: SKIP_RETURN_CODE 77).
+  [ "${CI:-}" = true ] && { echo "FAIL: no VM harness at $harness (CI=true: a VM test that cannot run is a failure)"; exit 1; }
+  echo "SKIP: no VM harness at $harness"
+  exit 77
+fi
 stage=$(mktemp -d "${TMPDIR:-/tmp}/mqblk-vm-rbd.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
 cp "$1" "$stage/mqblk"

@@ -2,14 +2,20 @@
 # tests/vm/run.sh MQBLK_BINARY SCRIPT [HOST_BINS [FILE...]] - runs one VM test script in a
 # fresh VM of ../shared/vm/run-in-vm.sh, with the binary, lib.sh, jq and the FILEs (test
 # programs; in the guest's working directory). Exits 77 (skipped) when the harness is not
-# there.
+# there, 1 (failed) then if CI=true.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 harness=${MQBLK_VM_HARNESS:-$root/../shared/vm/run-in-vm.sh}
 bin=$1 script=$2 extra=${3:-}
 shift $(($# < 3 ? $# : 3))
-[ -x "$harness" ] || { echo "SKIP: no VM harness at $harness"; exit 77; }
+if [ ! -x "$harness" ]; then
+  # Under CI (CI=true, as .ci/run sets it) a VM test that cannot run fails: a missing
+  # harness must not pass as green. Elsewhere it is a skip (ctest: SKIP_RETURN_CODE 77).
+  [ "${CI:-}" = true ] && { echo "FAIL: no VM harness at $harness (CI=true: a VM test that cannot run is a failure)"; exit 1; }
+  echo "SKIP: no VM harness at $harness"
+  exit 77
+fi
 stage=$(mktemp -d "${TMPDIR:-/tmp}/mqblk-vm.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
 cp "$bin" "$stage/mqblk"
