@@ -8,17 +8,17 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <stdexcept>
+#include <system_error>
 
 #include "cli/units.hpp"
 
 namespace mqblk::cli {
 namespace {
 
-constexpr double kLeft = 90, kWidth = 820;         // both panels' plot area, x
-constexpr double kHistTop = 90, kHistH = 250;      // latency histogram, y
-constexpr double kIopsTop = 430, kIopsH = 190;     // IOPS over time, y
+constexpr double kLeft = 90, kWidth = 820;      // both panels' plot area, x
+constexpr double kHistTop = 90, kHistH = 250;   // latency histogram, y
+constexpr double kIopsTop = 430, kIopsH = 190;  // IOPS over time, y
 constexpr const char* kColour[kNrDirs] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd"};
 
 std::string xml_escape(const std::string& s) {
@@ -93,7 +93,8 @@ void histogram(Out& w, const BenchResult& r, const BenchOptions& o) {
     return kLeft + (std::log2(std::max(1.0, v)) - lo) / (hi - lo) * kWidth;
   };
   // Decade ticks within the range.
-  for (double t = 1; t < 1e13; t *= 10) {
+  double t = 1;
+  for (int decade = 0; decade < 13; ++decade, t *= 10) {
     double x = x_of(t);
     if (x < kLeft - 0.5 || x > kLeft + kWidth + 0.5) continue;
     w("<line x1=\"%.2f\" y1=\"%g\" x2=\"%.2f\" y2=\"%g\" stroke=\"#ccc\"/>\n", x, kHistTop, x,
@@ -110,8 +111,7 @@ void histogram(Out& w, const BenchResult& r, const BenchOptions& o) {
   for (unsigned i = first; i <= last; ++i) {
     if (!r.lat.bucket(i)) continue;
     const uint64_t b_lo = LatencyHistogram::lower(i), b_hi = LatencyHistogram::upper(i);
-    const double x0 = x_of(static_cast<double>(b_lo)),
-                 x1 = x_of(static_cast<double>(b_hi) + 1);
+    const double x0 = x_of(static_cast<double>(b_lo)), x1 = x_of(static_cast<double>(b_hi) + 1);
     double y = kHistTop + kHistH;
     for (unsigned d = 0; d < kNrDirs; ++d) {
       const uint64_t c = r.dir[d].lat.bucket(i);
@@ -186,14 +186,16 @@ void check_plot_path(const std::string& path) {
     throw std::runtime_error("bench: --plot '" + path + "': give a file name, e.g. run.svg");
   if (::access(dir.c_str(), W_OK) != 0)
     throw std::runtime_error("bench: --plot " + path + ": cannot write in " + dir + " (" +
-                             std::strerror(errno) + "): give a path in a writable directory");
+                             std::generic_category().message(errno) +
+                             "): give a path in a writable directory");
 }
 
 void write_plot_svg(const std::string& path, const BenchResult& r, const BenchOptions& o,
                     const std::string& what) {
   FILE* f = std::fopen(path.c_str(), "w");
   if (!f)
-    throw std::runtime_error("bench: --plot " + path + ": " + std::strerror(errno) +
+    throw std::runtime_error("bench: --plot " + path + ": " +
+                             std::generic_category().message(errno) +
                              ": give a path in a writable directory");
   Out w(f);
   const double iops = r.seconds > 0 ? static_cast<double>(r.ios) / r.seconds : 0;
@@ -203,10 +205,9 @@ void write_plot_svg(const std::string& path, const BenchResult& r, const BenchOp
     "data-seconds=\"%.9g\" data-rw=\"%s\">\n",
     static_cast<unsigned long long>(r.ios), iops, r.seconds, rw_name(o.rw));
   w("<rect width=\"960\" height=\"680\" fill=\"white\"/>\n");
-  const std::string title = "mqblk bench --rw " + std::string(rw_name(o.rw)) +
-                            " --bs " + std::to_string(o.bs) + " --iodepth " +
-                            std::to_string(o.iodepth) + " --jobs " + std::to_string(o.jobs) +
-                            ": " + what;
+  const std::string title = "mqblk bench --rw " + std::string(rw_name(o.rw)) + " --bs " +
+                            std::to_string(o.bs) + " --iodepth " + std::to_string(o.iodepth) +
+                            " --jobs " + std::to_string(o.jobs) + ": " + what;
   w("<title>%s</title>\n", xml_escape(title).c_str());
   w("<text x=\"20\" y=\"28\" font-size=\"16\">%s</text>\n", xml_escape(title).c_str());
   w("<text class=\"figures\" x=\"20\" y=\"50\" font-size=\"14\">%llu I/Os in %.2f s: %s IOPS "

@@ -100,7 +100,7 @@ class Job {
                                " bytes of buffers (lower one of them)");
     std::memset(buf_.get(), 0, total);
     slots_.resize(o.iodepth);
-    waiting_.assign(o.iodepth, 0);
+    waiting_.resize(o.iodepth);
     if (o.verify) written_.assign((nblocks_ + 63) / 64, 0);
     random_ = o.rw == RwMode::randread || o.rw == RwMode::randwrite || o.rw == RwMode::randrw ||
               o.rw == RwMode::randtrim;
@@ -110,7 +110,6 @@ class Job {
     for (unsigned d = 0; d < kNrDirs; ++d) {
       const bool flush = kDirOf[d] == Dir::flush;
       io_template_[d] = IoDesc{kOpOf[d], 0, 0, flush ? 0 : o.bs, nullptr};
-      dir_bytes_[d] = flush ? 0 : o.bs;
     }
   }
 
@@ -131,14 +130,17 @@ class Job {
     uint64_t since_check = 0;
     for (;;) {
       // Fill the idle slots; a zoned job stops at the end of a cycle (its zones full).
-      if (__builtin_expect(nr_waiting_ != 0, 0)) start_waiting();
       while (!idle_.empty() && submitted < limit && submit<kZoned>(idle_.back())) {
         idle_.pop_back();
         ++submitted;
       }
       if (!q_->outstanding()) {
-        if (nr_waiting_)  // nothing in flight, yet the queue takes nothing: never ends
-          throw std::runtime_error("bench: the queue accepts no I/O (its capacity is 0)");
+        if (nr_waiting_) {  // (the FIFO is drained after each reap: not seen so far)
+          start_waiting();
+          if (!q_->outstanding())  // nothing in flight, yet the queue takes nothing
+            throw std::runtime_error("bench: the queue accepts no I/O (its capacity is 0)");
+          continue;
+        }
         if (!kZoned || submitted >= limit) break;
         reset_zones();  // every write of the cycle is done: start the next one
         continue;
@@ -146,7 +148,8 @@ class Job {
       unsigned n = q_->wait(cqes.data(), o_.iodepth, 1, -1);
       if (__builtin_expect(nr_waiting_ != 0, 0)) {
         // Requests ended: the I/Os waiting for room go first, in the order they came.
-        for (unsigned i = 0; i < n; ++i) complete(static_cast<unsigned>(cqes[i].user_data), cqes[i].status);
+        for (unsigned i = 0; i < n; ++i)
+          complete(static_cast<unsigned>(cqes[i].user_data), cqes[i].status);
         start_waiting();
         for (unsigned i = 0; i < n; ++i) {
           unsigned slot = static_cast<unsigned>(cqes[i].user_data);
@@ -165,7 +168,7 @@ class Job {
             idle_.push_back(slot);
         }
       }
-      done_.store(done_ios_, std::memory_order_relaxed);
+      done_.store(done_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
       since_check += n;
       if (since_check >= 1024) {
         since_check = 0;
@@ -176,12 +179,16 @@ class Job {
       }
     }
     const int64_t t1 = detail::now_ns();
-    done_.store(done_ios_, std::memory_order_relaxed);
     if (o_.verify) verify_all();
     rusage ru1{};
     getrusage(RUSAGE_THREAD, &ru1);
     r_.user = tv_s(ru1.ru_utime) - tv_s(ru0.ru_utime);
     r_.sys = tv_s(ru1.ru_stime) - tv_s(ru0.ru_stime);
+    // Every I/O of a direction moves bs bytes (a flush none): counted here, not per I/O.
+    for (unsigned d = 0; d < kNrDirs; ++d) {
+      r_.dir[d].ios = ios_[d];
+      r_.dir[d].bytes = kDirOf[d] == Dir::flush ? 0 : ios_[d] * o_.bs;
+    }
     seconds_ = static_cast<double>(t1 - t0) / 1e9;
     return r_;
   }
@@ -194,7 +201,11 @@ class Job {
     uint64_t block = 0;
     int64_t start_ns = 0;  // 0: not sampled
     Dir dir = Dir::read;
-    IoDesc io;  // as issued (kept for a retry when the queue was full)
+  };
+  // An I/O issued while its queue was full, as it will be submitted.
+  struct Waiting {
+    unsigned slot = 0;
+    IoDesc io;
   };
 
   static double tv_s(const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; }
@@ -219,8 +230,8 @@ class Job {
       s.block = seq_next_;
       if (++seq_next_ == nblocks_) seq_next_ = 0;
     }
-    s.dir = mixed_ ? ((r >> 57) * 100 < uint64_t{o_.rwmix_read} * 128 ? Dir::read : Dir::write)
-                   : dir_;
+    s.dir =
+        mixed_ ? ((r >> 57) * 100 < uint64_t{o_.rwmix_read} * 128 ? Dir::read : Dir::write) : dir_;
     const auto d = static_cast<unsigned>(s.dir);
     std::byte* buf = buf_.get() + size_t{slot} * o_.bs;
     uint64_t block = first_block_ + s.block;
@@ -230,28 +241,34 @@ class Job {
       sample_countdown_ = o_.lat_sample;
       s.start_ns = detail::now_ns();
     }
-    s.io = io_template_[d];
+    IoDesc io = io_template_[d];
     if (__builtin_expect(s.dir <= Dir::write, 1)) {
-      s.io.offset = block * o_.bs;
-      s.io.buf = buf;
+      io.offset = block * o_.bs;
+      io.buf = buf;
     } else if (s.dir == Dir::trim) {
-      s.io.offset = block * o_.bs;
+      io.offset = block * o_.bs;
     }
-    if (__builtin_expect(nr_waiting_ != 0, 0)) {  // behind the I/Os already waiting
-      wait_for_room(slot);
-      return true;
+    // Order: once the queue answered busy it stays full until the next reap (its capacity
+    // changes only there), so every submit until then goes to the FIFO behind the first:
+    // the I/Os wait in the order they were issued. A zoned job's writes must reach the
+    // device in that order; it checks anyway.
+    if constexpr (kZoned) {
+      if (__builtin_expect(nr_waiting_ != 0, 0)) {
+        wait_for_room(slot, io);
+        return true;
+      }
     }
-    Status st = q_->submit(s.io, slot);
+    Status st = q_->submit(io, slot);
     if (__builtin_expect(st != Status::ok, 0)) {
       if (st != Status::busy) submit_failed(st);
-      wait_for_room(slot);
+      wait_for_room(slot, io);
     }
     return true;
   }
 
-  // The queue holds all it may: slot waits in the FIFO (never more than iodepth entries).
-  [[gnu::noinline, gnu::cold]] void wait_for_room(unsigned slot) noexcept {
-    waiting_[(wait_head_ + nr_waiting_) % o_.iodepth] = slot;
+  // The queue holds all it may: the I/O waits in the FIFO (never more than iodepth).
+  [[gnu::noinline, gnu::cold]] void wait_for_room(unsigned slot, const IoDesc& io) noexcept {
+    waiting_[(wait_head_ + nr_waiting_) % o_.iodepth] = Waiting{slot, io};
     ++nr_waiting_;
     ++r_.tag_waits;
   }
@@ -259,8 +276,8 @@ class Job {
   // Submits the waiting I/Os, oldest first, until the queue is full again.
   [[gnu::noinline]] void start_waiting() {
     while (nr_waiting_) {
-      unsigned slot = waiting_[wait_head_];
-      Status st = q_->submit(slots_[slot].io, slot);
+      const Waiting& w = waiting_[wait_head_];
+      Status st = q_->submit(w.io, w.slot);
       if (st == Status::busy) return;
       if (st != Status::ok) submit_failed(st);
       wait_head_ = (wait_head_ + 1) % o_.iodepth;
@@ -323,13 +340,10 @@ class Job {
   [[gnu::always_inline]] inline void complete(unsigned slot, Status st) {
     Slot& s = slots_[slot];
     const auto d = static_cast<unsigned>(s.dir);
-    DirStats& ds = r_.dir[d];
-    if (s.start_ns) ds.lat.record(static_cast<uint64_t>(detail::now_ns() - s.start_ns));
-    ++ds.ios;
-    ++done_ios_;
-    ds.bytes += dir_bytes_[d];
+    if (s.start_ns) r_.dir[d].lat.record(static_cast<uint64_t>(detail::now_ns() - s.start_ns));
+    ++ios_[d];
     if (st != Status::ok) {
-      ++ds.errors;
+      ++r_.dir[d].errors;
       return;
     }
     if (!o_.verify) return;
@@ -369,14 +383,13 @@ class Job {
   uint64_t rng_;
   uint64_t nblocks_ = 0, first_block_ = 0, seq_next_ = 0, sample_countdown_ = 1;
   bool random_ = true, mixed_ = false, zoned_ = false;
-  Dir dir_ = Dir::read;          // every I/O's, unless mixed_
-  std::vector<unsigned> idle_;   // slots with nothing in flight
-  std::vector<unsigned> waiting_;  // ring of iodepth: slots issued, waiting for room
+  Dir dir_ = Dir::read;           // every I/O's, unless mixed_
+  std::vector<unsigned> idle_;    // slots with nothing in flight
+  std::vector<Waiting> waiting_;  // ring of iodepth: I/Os issued, waiting for room
   unsigned wait_head_ = 0, nr_waiting_ = 0;
-  uint64_t done_ios_ = 0;
-  alignas(64) std::atomic<uint64_t> done_{0};  // done_ios_, published after each batch
-  uint32_t dir_bytes_[kNrDirs] = {};
-  std::vector<uint64_t> zones_;  // --rw zoned: byte offsets of this job's zones
+  uint64_t ios_[kNrDirs] = {};  // I/Os completed, per direction (into r_.dir at the end)
+  alignas(64) std::atomic<uint64_t> done_{0};  // I/Os completed, published after each batch
+  std::vector<uint64_t> zones_;                // --rw zoned: byte offsets of this job's zones
   uint64_t zone_blocks_ = 0, zone_bytes_ = 0;
   size_t zone_i_ = 0;
   uint64_t zone_pos_ = 0;
@@ -413,8 +426,7 @@ const char* dir_name(Dir d) noexcept {
 }
 
 bool rw_writes_data(RwMode m) noexcept {
-  return m == RwMode::write || m == RwMode::randwrite || m == RwMode::randrw ||
-         m == RwMode::zoned;
+  return m == RwMode::write || m == RwMode::randwrite || m == RwMode::randrw || m == RwMode::zoned;
 }
 
 void check_bench_options(const BenchOptions& o, const DiskLimits& l, unsigned nr_devices) {
@@ -458,8 +470,9 @@ void check_bench_options(const BenchOptions& o, const DiskLimits& l, unsigned nr
                              std::to_string(uint64_t{l.max_discard_sectors} << kSectorShift));
   if (o.rw == RwMode::flush && !l.volatile_write_cache)
     throw std::runtime_error(
-        rw + ": the device has no volatile write cache, so a flush has nothing to do (null: "
-             "add memory_backed=1)");
+        rw +
+        ": the device has no volatile write cache, so a flush has nothing to do (null: "
+        "add memory_backed=1)");
   if (l.read_only && o.rw != RwMode::read && o.rw != RwMode::randread)
     throw std::runtime_error(rw + " on a read-only device (use --rw read or randread)");
   if (o.rw == RwMode::zoned && l.zoned == ZonedModel::none)
@@ -510,8 +523,8 @@ BenchResult run_bench(const std::vector<BlockDevice*>& devs, const BenchOptions&
     const uint64_t ios = done_ios();
     const double len = static_cast<double>(now - last_t) / 1e9;
     if (len <= 0) return;
-    r.iops_log.push_back({static_cast<double>(now - t0) / 1e9, len,
-                          static_cast<double>(ios - last_ios) / len});
+    r.iops_log.push_back(
+        {static_cast<double>(now - t0) / 1e9, len, static_cast<double>(ios - last_ios) / len});
     last_t = now;
     last_ios = ios;
   };
@@ -522,7 +535,8 @@ BenchResult run_bench(const std::vector<BlockDevice*>& devs, const BenchOptions&
     while (!finished.load()) {
       const int64_t now = detail::now_ns();
       if (now < next) {
-        std::this_thread::sleep_for(std::chrono::nanoseconds(std::min<int64_t>(next - now, 50'000'000)));
+        std::this_thread::sleep_for(
+            std::chrono::nanoseconds(std::min<int64_t>(next - now, 50'000'000)));
         continue;
       }
       sample(now);

@@ -41,7 +41,7 @@ struct BenchOptions {
   unsigned rwmix_read = 50;
   unsigned lat_sample = 64;  // record latency of one I/O in lat_sample (power of two)
   bool verify = false;
-  bool progress = false;  // live line on stderr
+  bool progress = false;        // live line on stderr
   double log_interval_s = 0.1;  // IOPS over time: one sample per interval (iops_log)
   uint64_t seed = 0x6d71626c6b;
 };

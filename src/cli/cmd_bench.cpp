@@ -66,8 +66,8 @@ void print_human(const BenchResult& r, const BenchOptions& o, const std::string&
   for (const DirStats& d : r.dir) dirs_used += d.ios != 0;
   if (dirs_used > 1 || o.rw == RwMode::randrw)
     for (unsigned d = 0; d < kNrDirs; ++d)
-      if (r.dir[d].ios) print_dir((std::string(dir_name(static_cast<Dir>(d))) + ":").c_str(),
-                                  r.dir[d], r.seconds);
+      if (r.dir[d].ios)
+        print_dir((std::string(dir_name(static_cast<Dir>(d))) + ":").c_str(), r.dir[d], r.seconds);
   if (r.tag_waits)
     std::printf("  %llu I/Os waited for room: --iodepth %u is above the %u a queue may hold\n",
                 static_cast<unsigned long long>(r.tag_waits), o.iodepth, r.queue_cap);
@@ -129,16 +129,18 @@ void print_json(const BenchResult& r, const BenchOptions& o, const std::string& 
   j["lat_ns"] = lat_json(r.lat, o.lat_sample);
   for (unsigned d = 0; d < kNrDirs; ++d) {
     const DirStats& s = r.dir[d];
-    j[dir_name(static_cast<Dir>(d))] = {{"ios", s.ios},
-                                        {"bytes", s.bytes},
-                                        {"errors", s.errors},
-                                        {"iops", s.ios / r.seconds},
-                                        {"bw_bytes_per_s", static_cast<double>(s.bytes) / r.seconds},
-                                        {"lat_ns", lat_json(s.lat, o.lat_sample)}};
+    j[dir_name(static_cast<Dir>(d))] = {
+        {"ios", s.ios},
+        {"bytes", s.bytes},
+        {"errors", s.errors},
+        {"iops", s.ios / r.seconds},
+        {"bw_bytes_per_s", static_cast<double>(s.bytes) / r.seconds},
+        {"lat_ns", lat_json(s.lat, o.lat_sample)}};
   }
   j["queue"] = {{"cap", r.queue_cap}, {"waited_for_room", r.tag_waits}};
   nlohmann::json log = nlohmann::json::array();
-  for (const IopsSample& s : r.iops_log) log.push_back({{"t_s", s.t_s}, {"len_s", s.len_s}, {"iops", s.iops}});
+  for (const IopsSample& s : r.iops_log)
+    log.push_back({{"t_s", s.t_s}, {"len_s", s.len_s}, {"iops", s.iops}});
   j["iops_log"] = {{"interval_s", o.log_interval_s}, {"samples", log}};
   if (o.verify) j["verify"] = {{"blocks", r.verified_blocks}, {"mismatches", r.verify_errors}};
   if (o.rw == RwMode::zoned) j["zone_resets"] = r.zone_resets;

@@ -170,7 +170,7 @@ struct TempDir {
 
 // A fresh directory only this user can enter, in $TMPDIR (else /tmp), as mkdtemp makes it.
 std::string make_private_dir() {
-  const char* env = std::getenv("TMPDIR");
+  const char* env = std::getenv("TMPDIR");  // NOLINT(concurrency-mt-unsafe)
   std::string base = env && *env ? env : "/tmp";
   while (base.size() > 1 && base.back() == '/') base.pop_back();
   std::string dir = base + "/mqblk-nbdXXXXXX";
@@ -246,8 +246,8 @@ int serve(const ServerOptions& opt, BlockDevice& dev, bool fills_read_buffers,
 
   TempDir tmp;
   std::optional<Listener> l;
-  if (opt.socket_path == kPrivateSocket || (opt.socket_path.empty() && opt.listen.empty() &&
-                                            !opt.run.empty())) {
+  if (opt.socket_path == kPrivateSocket ||
+      (opt.socket_path.empty() && opt.listen.empty() && !opt.run.empty())) {
     tmp.path = make_private_dir();
     l.emplace(Listener::unix_socket(tmp.path + "/sock"));
   } else if (!opt.socket_path.empty()) {

@@ -84,6 +84,17 @@ b50=$(jq .lat_ns.p50 <<<"$base")
 d50=$(jq .lat_ns.p50 <<<"$deep")
 (( d50 > 4 * b50 )) || fail "iodepth 64 p50 $d50 ns is not well above iodepth 8's $b50 ns"
 echo "ok: iodepth 64 on 8 tags: p50 $d50 ns vs $b50 ns, $(jq -c '{iops, queue}' <<<"$deep")"
+# Waiting keeps the order: zoned writes (which must reach each zone in order) and verified
+# randrw with three jobs sharing one queue's 16 tags, every block read back right.
+js=$(bench --json --rw zoned --bs 16k --iodepth 64 --ios 6000 --verify null size=64 zoned=1 \
+  zone_size=4 memory_backed=1 hw_queue_depth=8 irqmode=2 completion_nsec=5000) || fail "zoned deep"
+jq -e '.errors == 0 and .verify.mismatches == 0 and .verify.blocks > 0 and .zone_resets > 1 and
+       .queue.waited_for_room > 0' <<<"$js" >/dev/null || fail "zoned deep: $js"
+js=$(bench --json --rw randrw --verify --iodepth 100 --jobs 3 --ios 10000 null memory_backed=1 \
+  size=64 hw_queue_depth=16 irqmode=2 completion_nsec=3000) || fail "randrw deep"
+jq -e '.errors == 0 and .ios == 30000 and .verify.mismatches == 0 and .verify.blocks > 0 and
+       .queue.waited_for_room > 0' <<<"$js" >/dev/null || fail "randrw deep: $js"
+echo "ok: zoned and verified randrw past the queue's depth"
 txt=$(bench --iodepth 16 --ios 2000 null hw_queue_depth=4) || fail "iodepth text"
 grep -q "waited for room: --iodepth 16 is above the 4 a queue may hold" <<<"$txt" ||
   fail "iodepth text: $txt"
