@@ -16,7 +16,7 @@ trap cleanup_all EXIT
 export TMPDIR=$TMP/tmpdir  # the private directories land here, so that leftovers show
 mkdir "$TMPDIR"
 mkdir "$TMP/cwd"
-cd "$TMP/cwd"  # a file named "-" would appear here
+cd "$TMP/cwd" || exit 1  # a file named "-" would appear here
 
 leftovers() { find "$TMPDIR" -mindepth 1 | head -5; }
 # wait_gone PID: until the process (not our child: a daemon) has stopped serving.
