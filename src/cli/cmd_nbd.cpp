@@ -55,13 +55,17 @@ CLI::Validator seconds_check() {
 CommandRegistrar reg(20, [](CLI::App& app) {
   auto a = std::make_shared<NbdArgs>();
   auto* s = app.add_subcommand("nbd", "serve a device over NBD (Unix socket or TCP)");
-  s->add_option("--socket,-U", a->opt.socket_path, "listen on this Unix socket path");
+  s->add_option("--socket,-U", a->opt.socket_path,
+                "listen on this Unix socket path; - : a private socket in a fresh temporary "
+                "directory (for --run or --print-uri), removed when the server stops");
   s->add_option("--listen", a->opt.listen,
                 "listen on TCP HOST:PORT ([::1]:PORT for IPv6; default 127.0.0.1:10809)");
   s->add_option("--name", a->opt.name, "export name (the default export \"\" always matches)");
   s->add_option("--description", a->opt.description, "export description for clients");
   s->add_flag("--readonly,-r", a->opt.read_only, "refuse writes, advertise a read-only export");
-  s->add_flag("--foreground,-f", a->opt.foreground, "do not fork into the background");
+  s->add_flag("--foreground,-f", a->opt.foreground,
+              "do not fork into the background (there, the server says its URI and pid on "
+              "stderr)");
   s->add_option("--run", a->opt.run,
                 "run CMD with $uri, $unixsocket/$port set, exit with its status when it ends");
   s->add_flag("--exit-with-parent", a->opt.exit_with_parent,

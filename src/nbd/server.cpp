@@ -19,6 +19,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -157,13 +158,27 @@ pid_t spawn_run(const std::string& cmd, const Listener& l, const std::string& ur
   return pid;
 }
 
-// A private directory for the socket of a --run server given no address.
+// A private directory for the socket of `--socket -` (nbdkit's `-U -`), and of a --run
+// server given no address; removed when the server stops (the listener removes the socket
+// and its lock file first).
 struct TempDir {
   std::string path;
   ~TempDir() {
     if (!path.empty()) ::rmdir(path.c_str());
   }
 };
+
+// A fresh directory only this user can enter, in $TMPDIR (else /tmp), as mkdtemp makes it.
+std::string make_private_dir() {
+  const char* env = std::getenv("TMPDIR");  // NOLINT(concurrency-mt-unsafe)
+  std::string base = env && *env ? env : "/tmp";
+  while (base.size() > 1 && base.back() == '/') base.pop_back();
+  std::string dir = base + "/mqblk-nbdXXXXXX";
+  if (!::mkdtemp(dir.data()))
+    fail("cannot make a private directory for the socket in " + base + ": " + errno_text() +
+         " (set TMPDIR to a writable directory)");
+  return dir;
+}
 
 // The signals that stop the server go to a signalfd read by the serving thread; they are
 // blocked before any of the server's threads is created, so that every thread inherits
@@ -231,15 +246,14 @@ int serve(const ServerOptions& opt, BlockDevice& dev, bool fills_read_buffers,
 
   TempDir tmp;
   std::optional<Listener> l;
-  if (!opt.socket_path.empty()) {
+  if (opt.socket_path == kPrivateSocket ||
+      (opt.socket_path.empty() && opt.listen.empty() && !opt.run.empty())) {
+    tmp.path = make_private_dir();
+    l.emplace(Listener::unix_socket(tmp.path + "/sock"));
+  } else if (!opt.socket_path.empty()) {
     l.emplace(Listener::unix_socket(opt.socket_path));
   } else if (!opt.listen.empty()) {
     l.emplace(Listener::tcp(parse_listen(opt.listen)));
-  } else if (!opt.run.empty()) {
-    char dir[] = "/tmp/mqblk-nbdXXXXXX";
-    if (!::mkdtemp(dir)) fail("mkdtemp: " + errno_text());
-    tmp.path = dir;
-    l.emplace(Listener::unix_socket(tmp.path + "/sock"));
   } else {
     l.emplace(Listener::tcp(ListenAddress{"", "10809"}));
   }
@@ -270,6 +284,15 @@ int serve(const ServerOptions& opt, BlockDevice& dev, bool fills_read_buffers,
   if (opt.print_uri) {
     std::printf("%s\n", uri.c_str());
     std::fflush(stdout);
+  }
+  // A server in the background, or on a private socket nobody was told of, says where it
+  // serves and how to stop it, before its stdio goes.
+  const bool told = opt.print_uri || !opt.run.empty();
+  if (ready_fd >= 0 || (!tmp.path.empty() && !told)) {
+    const int pid = static_cast<int>(::getpid());
+    std::fprintf(stderr, "mqblk: serving %s as pid %d (stop it with: kill %d)\n", uri.c_str(), pid,
+                 pid);
+    std::fflush(stderr);
   }
   if (ready_fd >= 0) {
     detach_stdio();

@@ -21,8 +21,12 @@ inline constexpr unsigned kDefaultPollUs = 50;
 inline constexpr int64_t kDefaultHeldWaitNs = kServerHeldWaitNs;
 using mqblk::kExitRequestsHeld;
 
+// ServerOptions::socket_path that asks for a private socket in a fresh temporary directory
+// (mkdtemp in $TMPDIR, else /tmp), removed when the server stops: nbdkit's `-U -`.
+inline constexpr const char* kPrivateSocket = "-";
+
 struct ServerOptions {
-  std::string socket_path;  // Unix socket, or
+  std::string socket_path;  // Unix socket (kPrivateSocket: a private one), or
   std::string listen;       // TCP HOST:PORT (127.0.0.1 unless a host is given)
   std::string name;         // export name ("" is the default export)
   std::string description;
