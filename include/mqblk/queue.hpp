@@ -195,7 +195,8 @@ class Hctx {
   // Bounded: a request whose write-backs all ended inline is decided again at most
   // kCacheRounds times here, then retried from the requeue list.
   static constexpr unsigned kCacheRounds = 64;
-  [[gnu::noinline, gnu::cold]] bool cache_dispatch(WriteCache& c, detail::RequestSlot* slot) noexcept {
+  [[gnu::noinline, gnu::cold]] bool cache_dispatch(WriteCache& c,
+                                                   detail::RequestSlot* slot) noexcept {
     if (slot->end_io == &Hctx::cache_writeback_end) return true;  // the cache's own write
     CacheTag& t = c.tag(index_, slot->tag);
     const uint64_t gen = slot->generation();

@@ -111,8 +111,7 @@ class WriteCache {
 
   // cache_bytes: at least one page (rounded down to pages). One CacheTag per tag of each
   // of the device's hardware queues.
-  WriteCache(uint64_t cache_bytes, const DiskLimits& limits, unsigned nr_hw_queues,
-             unsigned depth);
+  WriteCache(uint64_t cache_bytes, const DiskLimits& limits, unsigned nr_hw_queues, unsigned depth);
   WriteCache(const WriteCache&) = delete;
   WriteCache& operator=(const WriteCache&) = delete;
 
@@ -129,8 +128,8 @@ class WriteCache {
   // Lays the cached bytes over the first `copy` bytes of the read of [off, off + len)
   // (0 when it failed) and unpins. Runs when the read's completion is delivered: the
   // driver has let go of the buffer, the submitter has not seen it yet.
-  void finish_read(uint64_t gen, uint64_t off, uint64_t len, uint64_t copy,
-                   const IoSegment* segs, unsigned nr_segs) noexcept;
+  void finish_read(uint64_t gen, uint64_t off, uint64_t len, uint64_t copy, const IoSegment* segs,
+                   unsigned nr_segs) noexcept;
 
   // The sequence number of the last write the cache took: a FLUSH's target.
   uint64_t flush_target();
@@ -161,12 +160,12 @@ class WriteCache {
   // a page leaves index_ only when clean (or emptied) and unpinned and not being written.
   struct Page {
     uint32_t slot = 0;
-    uint8_t valid = 0;     // bit per 512-byte sector holding cached data
-    uint16_t writing = 0;  // write-backs in flight covering it
-    uint32_t pins = 0;     // reads in flight that will lay it over their buffer
-    uint64_t seq = 0;      // the last write's sequence number; 0: clean
-    uint64_t wb_seq = 0;   // seq when the in-flight write-back copied it
-    uint64_t born = 0;     // generation when it entered the cache
+    uint8_t valid = 0;       // bit per 512-byte sector holding cached data
+    uint16_t writing = 0;    // write-backs in flight covering it
+    uint32_t pins = 0;       // reads in flight that will lay it over their buffer
+    uint64_t seq = 0;        // the last write's sequence number; 0: clean
+    uint64_t wb_seq = 0;     // seq when the in-flight write-back copied it
+    uint64_t born = 0;       // generation when it entered the cache
     bool wb_failed = false;  // a write-back of this copy failed: it stays dirty
   };
   using Index = std::map<uint64_t, Page>;
@@ -179,7 +178,8 @@ class WriteCache {
   // pages, out holding at most max_runs) to out, marking them in flight.
   void take_run(Index::iterator it, std::vector<CacheWriteback*>& out, unsigned max_runs,
                 unsigned max_pages, bool eviction);
-  void copy_in(uint64_t off, uint32_t len, const IoSegment* segs, unsigned nr_segs, bool only_cached);
+  void copy_in(uint64_t off, uint32_t len, const IoSegment* segs, unsigned nr_segs,
+               bool only_cached);
 
   const uint64_t nslots_;
   const uint64_t max_run_;
@@ -189,8 +189,8 @@ class WriteCache {
   std::vector<std::byte> mem_;
   std::vector<uint32_t> free_;
   Index index_;
-  std::map<uint64_t, uint64_t> order_;     // seq -> page: dirty pages waiting, oldest first
-  std::set<uint64_t> inflight_;            // wb_seq of each page being written back
+  std::map<uint64_t, uint64_t> order_;  // seq -> page: dirty pages waiting, oldest first
+  std::set<uint64_t> inflight_;         // wb_seq of each page being written back
   uint64_t seq_ = 0, gen_ = 0, dirty_ = 0, evicted_ = 0;
 };
 

@@ -60,10 +60,14 @@ uint64_t parse_cache_size(string_view key, string_view v) {
   unsigned shift = 20;
   if (!num.empty()) {
     switch (num.back()) {
-      case 'K': case 'k': shift = 10; break;
-      case 'M': case 'm': shift = 20; break;
-      case 'G': case 'g': shift = 30; break;
-      case 'T': case 't': shift = 40; break;
+      case 'K':
+      case 'k': shift = 10; break;
+      case 'M':
+      case 'm': shift = 20; break;
+      case 'G':
+      case 'g': shift = 30; break;
+      case 'T':
+      case 't': shift = 40; break;
       default: shift = 0; break;
     }
     if (shift)

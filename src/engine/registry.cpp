@@ -126,9 +126,9 @@ FaultSettings plan_faults(std::string_view driver, const std::vector<std::string
                           ? "the write-backs need tags of their own: give hw_queue_depth=8 or more"
                           : nullptr;
     if (why)
-      throw ConfigError(fmt::format("{}: cache_size={}: {}; drop cache_size", driver,
-                                    mb ? std::to_string(mb) : std::to_string(s.cache_size >> 10) + "K",
-                                    why));
+      throw ConfigError(
+          fmt::format("{}: cache_size={}: {}; drop cache_size", driver,
+                      mb ? std::to_string(mb) : std::to_string(s.cache_size >> 10) + "K", why));
   }
   if (auto failed = first_failing_hctx(s, p.nr_devices, p.nr_hw_queues))
     throw ConfigError(fmt::format(

@@ -235,9 +235,9 @@ TEST(NullConfig, AttrStringRoundTrips) {
       {},
       {"size=1G", "memory_backed=1", "discard=1"},
       {"size=512K", "bs=4096", "irqmode=timer", "request_timeout=0.25", "fua=no"},
-      {"memory_backed=1", "backing_file=/dev/shm/a", "memory_cap=100M",
-       "home_node=1", "rotational=on", "max_sectors=128", "virt_boundary=1", "blocking=1",
-       "shared_tags=1", "submit_queues=3", "hw_queue_depth=7"},
+      {"memory_backed=1", "backing_file=/dev/shm/a", "memory_cap=100M", "home_node=1",
+       "rotational=on", "max_sectors=128", "virt_boundary=1", "blocking=1", "shared_tags=1",
+       "submit_queues=3", "hw_queue_depth=7"},
   };
   for (const Items& items : cases) {
     NullConfig c = parse_null_config(items);

@@ -106,14 +106,14 @@ TEST_P(CacheRules, APowerCutKeepsExactlyFlushedFuaAndEvicted) {
   if (is_file()) {
     EXPECT_EQ(file.read(0, 4096), a);  // in the driver: durable
   }
-  ASSERT_EQ(wr(*q, 0, b), Status::ok);     // over flushed A: volatile
+  ASSERT_EQ(wr(*q, 0, b), Status::ok);      // over flushed A: volatile
   ASSERT_EQ(wr(*q, 4096, cc), Status::ok);  // never flushed
   ASSERT_EQ(wr(*q, 8192, d, kReqFua), Status::ok);
   EXPECT_EQ(value_of(*dev, "cache_dirty_bytes"), "8192");
   EXPECT_EQ(rd(*q, 0, 4096), b);  // the cache holds the newest data
   EXPECT_EQ(rd(*q, 4096, 4096), cc);
   if (is_file()) {
-    EXPECT_EQ(file.read(0, 4096), a);               // the file has not seen B...
+    EXPECT_EQ(file.read(0, 4096), a);                 // the file has not seen B...
     EXPECT_EQ(file.read(4096, 4096), fill(4096, 0));  // ...nor C
     EXPECT_EQ(file.read(8192, 4096), d);              // FUA went through
   }
@@ -169,7 +169,8 @@ TEST_P(CacheRules, EvictionWritesBackTheOldestPagesFirst) {
   Config c = config("cache_size=8K");  // two pages
   auto dev = make_device(c.driver, c.attrs);
   auto q = dev->open_queue();
-  for (int i = 0; i < 5; ++i) ASSERT_EQ(wr(*q, uint64_t(i) * 4096, fill(4096, 0x40 + i)), Status::ok);
+  for (int i = 0; i < 5; ++i)
+    ASSERT_EQ(wr(*q, uint64_t(i) * 4096, fill(4096, 0x40 + i)), Status::ok);
   EXPECT_EQ(value_of(*dev, "cache_evicted_pages"), "3");
   EXPECT_EQ(value_of(*dev, "cache_dirty_bytes"), "8192");
   for (int i = 0; i < 5; ++i) EXPECT_EQ(rd(*q, uint64_t(i) * 4096, 4096), fill(4096, 0x40 + i));
@@ -202,19 +203,17 @@ TEST_P(CacheRules, AFlushOnAnyQueueCoversWritesOfEveryQueue) {
   EXPECT_EQ(rd(*q1, 2 << 20, 4096), fill(4096, 0));
 }
 
-INSTANTIATE_TEST_SUITE_P(Drivers, CacheRules, ::testing::Values(0, 1, 2),
-                         [](const ::testing::TestParamInfo<int>& i) {
-                           return std::string(i.param == 0   ? "null_inline"
-                                              : i.param == 1 ? "null_timer"
-                                                             : "file");
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Drivers, CacheRules, ::testing::Values(0, 1, 2), [](const ::testing::TestParamInfo<int>& i) {
+      return std::string(i.param == 0 ? "null_inline" : i.param == 1 ? "null_timer" : "file");
+    });
 
 // On null, whose write_zeroes acts on its page store (inline and timer completions).
 TEST(WriteCacheNull, WriteZeroesDropsTheCachedBytes) {
   for (const char* irq : {"irqmode=0", "irqmode=2"}) {
     SCOPED_TRACE(irq);
-    auto dev = make_device("null", {"size=4", "memory_backed=1", irq, "completion_nsec=100000",
-                                    "cache_size=1"});
+    auto dev = make_device(
+        "null", {"size=4", "memory_backed=1", irq, "completion_nsec=100000", "cache_size=1"});
     auto q = dev->open_queue();
     ASSERT_EQ(wr(*q, 0, fill(8192, 0x81)), Status::ok);
     ASSERT_EQ(one(*q, IoDesc{Op::write_zeroes, 0, 0, 4096 + 512, nullptr}).status, Status::ok);
