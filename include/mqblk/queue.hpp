@@ -262,8 +262,18 @@ class Hctx {
         case WriteCache::Verdict::pass: return true;
         case WriteCache::Verdict::retry: requeue(Owned<D>(slot)); return false;
         case WriteCache::Verdict::writeback:
-          if (!cache_write_back(c, slot, t, off)) return false;
-          break;  // every write-back ended already: decide again
+          switch (cache_write_back(c, slot, t, off)) {
+            case CacheWait::taken: return false;
+            case CacheWait::again: break;  // every write-back ended already: decide again
+            case CacheWait::through:
+              // No tag for a write-back: a WRITE needing room goes to the driver itself,
+              // on its own tag (else writes holding every tag would wait for each other).
+              if (c.write_through(off, slot->nr_bytes, segs, nr_segs) == WriteCache::Verdict::pass)
+                return true;
+              requeue(Owned<D>(slot));
+              return false;
+          }
+          break;
       }
     }
     requeue(Owned<D>(slot));
@@ -272,12 +282,13 @@ class Hctx {
 
   // Starts the write-backs slot waits for (a FLUSH: the dirty pages up to its target; a
   // WRITE: the oldest pages, to make room) on free tags of this queue, and parks slot until
-  // the last of them ended (cache_writeback_end claims and requeues it). Returns true when
-  // they all ended before this returned (slot is ours again), false when slot was parked
-  // or requeued (no tag free, or nothing to write back yet: what it waits for is in
-  // flight already).
-  bool cache_write_back(WriteCache& c, detail::RequestSlot* slot, CacheTag& t,
-                        uint64_t off) noexcept {
+  // the last of them ended (cache_writeback_end claims and requeues it). again: they all
+  // ended before this returned (slot is ours again); taken: slot was parked, or requeued
+  // (nothing to write back yet: what it waits for is in flight already; or a FLUSH found no
+  // free tag); through: a WRITE found no free tag (slot is still ours).
+  enum class CacheWait : uint8_t { taken, again, through };
+  CacheWait cache_write_back(WriteCache& c, detail::RequestSlot* slot, CacheTag& t,
+                             uint64_t off) noexcept {
     constexpr unsigned kMaxRuns = 32;
     uint32_t tags[kMaxRuns];
     unsigned n = 0;
@@ -293,9 +304,10 @@ class Hctx {
       wbs = flush ? c.take_flush(t.flush_target, n) : c.take_eviction(off, slot->nr_bytes, n);
     }
     for (size_t i = wbs.size(); i < n; ++i) hw_.tags.put(tags[i]);
+    if (n == 0 && slot->op == Op::write && !(slot->flags & kReqPreflush)) return CacheWait::through;
     if (wbs.empty()) {
       requeue(Owned<D>(slot));
-      return false;
+      return CacheWait::taken;
     }
     // One count for each write-back and one held until slot is parked: none of them can
     // claim it before.
@@ -322,17 +334,17 @@ class Hctx {
     }
     for (size_t i = 0; i < wbs.size(); ++i) dispatch(&hw_.slots[tags[i]], true);
     (void)Owned<D>(slot).park();
-    if (t.pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return false;
+    if (t.pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return CacheWait::taken;
     Owned<D> back = claim(t.id);  // all ended meanwhile: nobody else claims it
-    if (!back) return false;
+    if (!back) return CacheWait::taken;
     (void)std::move(back).release_slot();
-    return true;
+    return CacheWait::again;
   }
 
   // The end_io of a cache write-back: records how it went, and the last one hands the
   // waiting request back to its queue's requeue list, waking that queue. Any thread.
   static void cache_writeback_end(void*, uint64_t user_data, Status s, uint64_t) noexcept {
-    auto* wb = reinterpret_cast<CacheWriteback*>(user_data);
+    auto* wb = reinterpret_cast<CacheWriteback*>(user_data);  // NOLINT(performance-no-int-to-ptr)
     auto* t = static_cast<CacheTag*>(wb->owner);
     wb->cache->writeback_done(wb, s);  // deletes wb
     if (s != Status::ok) {

@@ -10,36 +10,34 @@ namespace {
 
 constexpr uint64_t kSect = kSectorSize;
 
-// Calls f(segment pointer, bytes) for the bytes [pos, pos + len) of a segment list.
+// Calls f(segment pointer, bytes, bytes before them) for the bytes [pos, pos + len) of a
+// segment list.
 template <class F>
 void for_segment_bytes(const IoSegment* segs, unsigned nr_segs, uint64_t pos, uint64_t len, F&& f) {
-  for (unsigned i = 0; i < nr_segs && len; ++i) {
+  uint64_t done = 0;
+  for (unsigned i = 0; i < nr_segs && done < len; ++i) {
     const uint64_t sl = segs[i].len;
     if (pos >= sl) {
       pos -= sl;
       continue;
     }
-    const uint64_t n = std::min(sl - pos, len);
-    f(segs[i].buf + pos, n);
-    len -= n;
+    const uint64_t n = std::min(sl - pos, len - done);
+    f(segs[i].buf + pos, n, done);
+    done += n;
     pos = 0;
   }
 }
 
 void copy_from_segs(std::byte* dst, const IoSegment* segs, unsigned nr_segs, uint64_t pos,
                     uint64_t len) {
-  for_segment_bytes(segs, nr_segs, pos, len, [&](std::byte* p, uint64_t n) {
-    std::memcpy(dst, p, n);
-    dst += n;
-  });
+  for_segment_bytes(segs, nr_segs, pos, len,
+                    [dst](std::byte* p, uint64_t n, uint64_t at) { std::memcpy(dst + at, p, n); });
 }
 
 void copy_to_segs(const IoSegment* segs, unsigned nr_segs, uint64_t pos, const std::byte* src,
                   uint64_t len) {
-  for_segment_bytes(segs, nr_segs, pos, len, [&](std::byte* p, uint64_t n) {
-    std::memcpy(p, src, n);
-    src += n;
-  });
+  for_segment_bytes(segs, nr_segs, pos, len,
+                    [src](std::byte* p, uint64_t n, uint64_t at) { std::memcpy(p, src + at, n); });
 }
 
 // The bits of the sectors of page `page` that [off, off + len) covers.
@@ -62,7 +60,8 @@ unsigned segments_of(uint8_t valid) {
 }  // namespace
 
 void cache_read_end(void* ctx, uint64_t user_data, Status s, uint64_t result) noexcept {
-  auto* t = reinterpret_cast<CacheTag*>(user_data);
+  // The slot's user_data word carries the record (set by Hctx::cache_dispatch).
+  auto* t = reinterpret_cast<CacheTag*>(user_data);  // NOLINT(performance-no-int-to-ptr)
   // A partial read (badblocks_partial_io) transferred `result` bytes before failing.
   const uint64_t n = s == Status::ok ? t->len : (result <= t->len ? result : 0);
   t->cache->finish_read(t->gen, t->off, t->len, n, t->segs, t->nr_segs);
