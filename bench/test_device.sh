@@ -3,8 +3,8 @@
 #  1. what the engine's test features cost when nothing is armed: instructions per I/O
 #     (callgrind, deterministic) of `null irqmode=0` against the same measure of a binary
 #     built before them (BEFORE), as a ratio; and armed-but-never-hit (a bad block at the
-#     last sector of a 250 GB device), the write cache (null memory_backed and the file
-#     driver, with and without cache_size, reads and writes) for its own cost;
+#     last sector of a 250 GB device), the write cache (memory_backed with and without
+#     cache_size) for their own cost;
 #  2. mbps accuracy in process: achieved MiB/s against the limit, 10 to 2000, 128 KiB reads.
 # Usage: bench/test_device.sh MQBLK [BEFORE_MQBLK]
 #   BEFORE_MQBLK: e.g. a build of commit 4c6819f (before the test features):
@@ -39,24 +39,6 @@ mb=$(per_io "$BIN" null irqmode=0 hw_queue_depth=128 size=1G memory_backed=1)
 cache=$(per_io "$BIN" null irqmode=0 hw_queue_depth=128 size=1G memory_backed=1 cache_size=64)
 echo "memory_backed=1 (reads of holes):       $mb"
 echo "memory_backed=1 cache_size=64:          $cache"
-# The engine's write cache on writes (a 64 MiB cache over 1 GiB of random 4 KiB writes:
-# after the first 16384 writes each one evicts the oldest page, a write-back on a tag of
-# its own) and on another driver (the file driver on tmpfs, buffered).
-wmb=$(EXTRA="--rw randwrite" per_io "$BIN" null irqmode=0 hw_queue_depth=128 size=1G memory_backed=1)
-wcache=$(EXTRA="--rw randwrite" per_io "$BIN" null irqmode=0 hw_queue_depth=128 size=1G memory_backed=1 cache_size=64)
-echo "memory_backed=1 randwrite:              $wmb"
-echo "memory_backed=1 cache_size=64 randwrite: $wcache"
-img=$(mktemp /dev/shm/mqblk-td.XXXXXX)
-trap 'rm -f "$img"' EXIT
-truncate -s 1G "$img"
-fr=$(per_io "$BIN" file path="$img" direct=0 hw_queue_depth=128)
-frc=$(per_io "$BIN" file path="$img" direct=0 hw_queue_depth=128 cache_size=64)
-fw=$(EXTRA="--rw randwrite" per_io "$BIN" file path="$img" direct=0 hw_queue_depth=128)
-fwc=$(EXTRA="--rw randwrite" per_io "$BIN" file path="$img" direct=0 hw_queue_depth=128 cache_size=64)
-echo "file (tmpfs, buffered) randread:        $fr"
-echo "same, cache_size=64:                    $frc"
-echo "file randwrite:                         $fw"
-echo "same, cache_size=64:                    $fwc"
 
 echo "== mbps accuracy (in process, 128 KiB sequential reads, QD 32, $RUNTIME each)"
 printf "%8s %12s %8s\n" "mbps" "achieved" "ratio"
