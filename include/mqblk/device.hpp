@@ -371,6 +371,7 @@ class Device final : public BlockDevice {
         timeout_ns_(static_cast<int64_t>(cfg_.timeout_ns)),
         driver_(std::forward<Args>(args)...) {
     coarse_now_.store(detail::now_ns(), std::memory_order_relaxed);
+    faults_.set_geometry(limits_, cfg_.nr_hw_queues, cfg_.queue_depth);  // for a write cache
     hctxs_.reserve(cfg_.nr_hw_queues);
     for (unsigned q = 0; q < cfg_.nr_hw_queues; ++q) {
       hctxs_.push_back(std::make_unique<Hctx<D>>(driver_, q, member_.set->hw(q), member_.first));

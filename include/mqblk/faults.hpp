@@ -29,6 +29,8 @@
 //                                  the listed operations with that errno, repeatably per seed
 //   mbps=N                         bandwidth limit in MiB/s (null_blk's unit), 0 = none
 //   power=0|1                      live only: 0 cuts the power (see Device::set_power)
+//   cache_size=N                   a volatile write-back cache of N MB (K/M/G/T suffixes) in
+//                                  front of the driver (mqblk/write_cache.hpp); set at creation
 //
 // Thread safety: decide() from any dispatching thread; configure()/settings() from any
 // thread (the control socket's); they serialise on one mutex, which decide() takes only
@@ -37,6 +39,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -47,6 +50,7 @@
 #include "mqblk/errors.hpp"
 #include "mqblk/registry.hpp"
 #include "mqblk/types.hpp"
+#include "mqblk/write_cache.hpp"
 
 namespace mqblk {
 
@@ -110,6 +114,7 @@ struct FaultSettings {
   ErrorInjection error;
   uint64_t mbps = 0;  // MiB/s
   bool powered = true;
+  uint64_t cache_size = 0;  // bytes; 0: no write cache
 };
 
 // The attributes DeviceFaults handles, for `features`, the docs and the man pages.
@@ -161,6 +166,12 @@ class DeviceFaults {
   FaultSettings settings() const;
   void set_powered(bool on) noexcept;
 
+  // The device's shape, for a write cache (Device<D>'s constructor, before any I/O).
+  void set_geometry(const DiskLimits& limits, unsigned nr_hw_queues, unsigned depth);
+  // The write cache (cache_size), or null. Created by the first configure() that asks for
+  // one, never replaced or freed before the device.
+  WriteCache* cache() const noexcept { return cache_ptr_.load(std::memory_order_acquire); }
+
   // Counters for `get`.
   uint64_t failed() const noexcept { return failed_.load(std::memory_order_relaxed); }
   uint64_t held() const noexcept { return held_.load(std::memory_order_relaxed); }
@@ -168,7 +179,7 @@ class DeviceFaults {
 
  private:
   static constexpr uint32_t kBad = 1, kTimeout = 2, kRequeue = 4, kError = 8, kMbps = 16,
-                            kPowerOff = 32;
+                            kPowerOff = 32, kCache = 64;
   void update_active() noexcept;  // under lock_
   uint64_t next_random() noexcept;
   bool throttle(uint32_t bytes, int64_t now_ns) noexcept;
@@ -183,6 +194,10 @@ class DeviceFaults {
   std::atomic<int64_t> tat_ns_{0};
   std::atomic<uint64_t> ns_per_mib_{0};
   std::atomic<uint64_t> failed_{0}, held_{0}, throttled_{0};
+  DiskLimits limits_;
+  unsigned nr_hw_queues_ = 0, depth_ = 0;
+  std::unique_ptr<WriteCache> cache_;  // under lock_; cache_ptr_ publishes it
+  std::atomic<WriteCache*> cache_ptr_{nullptr};
 };
 
 }  // namespace mqblk

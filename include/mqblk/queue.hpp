@@ -174,11 +174,11 @@ class Hctx {
     const DeviceFaults::Verdict v =
         faults_->decide(slot->op, slot->sector, slot->nr_bytes, block_sectors_, detail::now_ns());
     switch (v.action) {
-      case DeviceFaults::Action::pass: return true;
+      case DeviceFaults::Action::pass: break;
       case DeviceFaults::Action::partial:
         slot->nr_bytes = v.bytes;
         slot->forced = v.status;
-        return true;
+        break;
       case DeviceFaults::Action::fail: (void)Owned<D>(slot).end(v.status); return false;
       case DeviceFaults::Action::requeue: requeue(Owned<D>(slot)); return false;
       case DeviceFaults::Action::hold:
@@ -186,7 +186,182 @@ class Hctx {
         (void)Owned<D>(slot).park();
         return false;
     }
+    if (WriteCache* c = faults_->cache()) return cache_dispatch(*c, slot);
     return true;
+  }
+
+  // The write cache's part (mqblk/write_cache.hpp): true to dispatch the request to the
+  // driver, false when the cache took it (ended, requeued or parked for write-backs).
+  // Bounded: a request whose write-backs all ended inline is decided again at most
+  // kCacheRounds times here, then retried from the requeue list.
+  static constexpr unsigned kCacheRounds = 64;
+  [[gnu::noinline, gnu::cold]] bool cache_dispatch(WriteCache& c,
+                                                   detail::RequestSlot* slot) noexcept {
+    if (slot->end_io == &Hctx::cache_writeback_end) return true;  // the cache's own write
+    CacheTag& t = c.tag(index_, slot->tag);
+    const uint64_t gen = slot->generation();
+    if (t.request != gen) {  // this request's first visit
+      t.request = gen;
+      t.resumed = false;
+      // A FLUSH, and a WRITE with PREFLUSH, make the writes completed before them durable.
+      const bool flushes = slot->op == Op::flush || (slot->flags & kReqPreflush);
+      t.flush_target = flushes ? c.flush_target() : 0;
+    }
+    const uint64_t off = slot->sector << kSectorShift;
+    const IoSegment one{slot->buf, slot->nr_bytes};
+    const IoSegment* segs = slot->buf ? &one : slot->segs;
+    const unsigned nr_segs = slot->buf ? 1 : slot->nr_segs;
+    for (unsigned round = 0; round < kCacheRounds; ++round) {
+      if (t.resumed) {  // its write-backs ended: an error ends it
+        t.resumed = false;
+        const Status s = t.wb_status.load(std::memory_order_acquire);
+        if (s != Status::ok) {
+          (void)Owned<D>(slot).end(s);
+          return false;
+        }
+      }
+      WriteCache::Verdict v = WriteCache::Verdict::pass;
+      switch (slot->op) {
+        case Op::read: {
+          if (slot->end_io == &cache_read_end) return true;  // retried: overlaid already
+          const uint64_t g = c.begin_read(off, slot->nr_bytes);
+          if (g == 0) return true;
+          t.cache = &c;
+          t.gen = g;
+          t.off = off;
+          t.len = slot->nr_bytes;
+          t.one = one;
+          t.segs = slot->buf ? &t.one : slot->segs;
+          t.nr_segs = nr_segs;
+          t.end_io = slot->end_io;
+          t.user_data = slot->user_data;
+          slot->end_io = &cache_read_end;
+          slot->user_data = reinterpret_cast<uint64_t>(&t);
+          return true;
+        }
+        case Op::write:
+          // PREFLUSH: the cache written back first, then the write goes through with its
+          // flag, so that the driver's flush covers the write-backs.
+          if ((slot->flags & kReqPreflush) && !c.flushed(t.flush_target))
+            v = WriteCache::Verdict::writeback;
+          else if (slot->flags & (kReqFua | kReqPreflush))
+            v = c.write_through(off, slot->nr_bytes, segs, nr_segs);
+          else
+            v = c.write(off, slot->nr_bytes, segs, nr_segs);
+          break;
+        case Op::flush:
+          v = c.flushed(t.flush_target) ? WriteCache::Verdict::pass
+                                        : WriteCache::Verdict::writeback;
+          break;
+        case Op::discard:
+        case Op::write_zeroes: v = c.invalidate(off, slot->nr_bytes); break;
+        default: return true;
+      }
+      switch (v) {
+        case WriteCache::Verdict::done: (void)Owned<D>(slot).end(Status::ok); return false;
+        case WriteCache::Verdict::pass: return true;
+        case WriteCache::Verdict::retry: requeue(Owned<D>(slot)); return false;
+        case WriteCache::Verdict::writeback:
+          switch (cache_write_back(c, slot, t, off)) {
+            case CacheWait::taken: return false;
+            case CacheWait::again: break;  // every write-back ended already: decide again
+            case CacheWait::through:
+              // No tag for a write-back: a WRITE needing room goes to the driver itself,
+              // on its own tag (else writes holding every tag would wait for each other).
+              if (c.write_through(off, slot->nr_bytes, segs, nr_segs) == WriteCache::Verdict::pass)
+                return true;
+              requeue(Owned<D>(slot));
+              return false;
+          }
+          break;
+      }
+    }
+    requeue(Owned<D>(slot));
+    return false;
+  }
+
+  // Starts the write-backs slot waits for (a FLUSH: the dirty pages up to its target; a
+  // WRITE: the oldest pages, to make room) on free tags of this queue, and parks slot until
+  // the last of them ended (cache_writeback_end claims and requeues it). again: they all
+  // ended before this returned (slot is ours again); taken: slot was parked, or requeued
+  // (nothing to write back yet: what it waits for is in flight already; or a FLUSH found no
+  // free tag); through: a WRITE found no free tag (slot is still ours).
+  enum class CacheWait : uint8_t { taken, again, through };
+  CacheWait cache_write_back(WriteCache& c, detail::RequestSlot* slot, CacheTag& t,
+                             uint64_t off) noexcept {
+    constexpr unsigned kMaxRuns = 32;
+    uint32_t tags[kMaxRuns];
+    unsigned n = 0;
+    uint32_t hint = 0;
+    while (n < kMaxRuns) {
+      const uint32_t tag = hw_.tags.get(hint);
+      if (tag == detail::Sbitmap::kNone) break;
+      tags[n++] = tag;
+    }
+    std::vector<CacheWriteback*> wbs;
+    if (n) {
+      const bool flush = slot->op == Op::flush || (slot->flags & kReqPreflush);
+      wbs = flush ? c.take_flush(t.flush_target, n) : c.take_eviction(off, slot->nr_bytes, n);
+    }
+    for (size_t i = wbs.size(); i < n; ++i) hw_.tags.put(tags[i]);
+    if (n == 0 && slot->op == Op::write && !(slot->flags & kReqPreflush)) return CacheWait::through;
+    if (wbs.empty()) {
+      requeue(Owned<D>(slot));
+      return CacheWait::taken;
+    }
+    // One count for each write-back and one held until slot is parked: none of them can
+    // claim it before.
+    t.pending.store(static_cast<unsigned>(wbs.size()) + 1, std::memory_order_relaxed);
+    t.wb_status.store(Status::ok, std::memory_order_relaxed);
+    t.hctx = this;
+    t.end_ctx = slot->end_ctx;
+    t.resumed = true;
+    t.id = RequestId::make(slot->hw_queue, slot->tag, slot->generation());
+    for (size_t i = 0; i < wbs.size(); ++i) {
+      wbs[i]->owner = &t;
+      detail::RequestSlot& s = hw_.slots[tags[i]];
+      s.hctx.store(this, std::memory_order_relaxed);
+      s.op = Op::write;
+      s.flags = 0;
+      s.sector = wbs[i]->offset >> kSectorShift;
+      s.nr_bytes = static_cast<uint32_t>(wbs[i]->data.size());
+      s.buf = wbs[i]->data.data();
+      s.end_io = &Hctx::cache_writeback_end;
+      s.end_ctx = slot->end_ctx;  // the waiting request's queue: woken by its completions
+      s.user_data = reinterpret_cast<uint64_t>(wbs[i]);
+      s.start_ns.store(detail::now_ns(), std::memory_order_relaxed);
+      s.start();
+    }
+    for (size_t i = 0; i < wbs.size(); ++i) dispatch(&hw_.slots[tags[i]], true);
+    (void)Owned<D>(slot).park();
+    if (t.pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return CacheWait::taken;
+    Owned<D> back = claim(t.id);  // all ended meanwhile: nobody else claims it
+    if (!back) return CacheWait::taken;
+    (void)std::move(back).release_slot();
+    return CacheWait::again;
+  }
+
+  // The end_io of a cache write-back: records how it went, and the last one hands the
+  // waiting request back to its queue's requeue list, waking that queue. Any thread.
+  static void cache_writeback_end(void*, uint64_t user_data, Status s, uint64_t) noexcept {
+    auto* wb = reinterpret_cast<CacheWriteback*>(user_data);  // NOLINT(performance-no-int-to-ptr)
+    auto* t = static_cast<CacheTag*>(wb->owner);
+    wb->cache->writeback_done(wb, s);  // deletes wb
+    if (s != Status::ok) {
+      Status ok = Status::ok;
+      t->wb_status.compare_exchange_strong(ok, s, std::memory_order_acq_rel);
+    }
+    if (t->pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    auto* h = static_cast<Hctx*>(t->hctx);
+    void* ctx = t->end_ctx;
+    const RequestId id = t->id;
+    const bool foreign = detail::tls_current_queue != ctx && h->kick_.enter;
+    if (foreign) h->kick_.enter(ctx);
+    if (Owned<D> rq = h->claim(id)) {
+      h->requeue(std::move(rq));
+      h->requeue_due_ns_.store(0, std::memory_order_relaxed);  // retry it now
+    }
+    if (foreign) h->kick_.kick_exit(ctx);
   }
 
   // Ends request `tag` with s if the engine holds it for a timeout fault (the timeout scan,

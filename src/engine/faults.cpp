@@ -54,6 +54,36 @@ constexpr std::array<OpName, 5> kOps{{{"read", Op::read},
                                       {"discard", Op::discard},
                                       {"write_zeroes", Op::write_zeroes}}};
 
+// cache_size: MB, or a K/M/G/T suffix (null_blk's unit); at least one 4 KiB page.
+uint64_t parse_cache_size(string_view key, string_view v) {
+  string_view num = v;
+  unsigned shift = 20;
+  if (!num.empty()) {
+    switch (num.back()) {
+      case 'K':
+      case 'k': shift = 10; break;
+      case 'M':
+      case 'm': shift = 20; break;
+      case 'G':
+      case 'g': shift = 30; break;
+      case 'T':
+      case 't': shift = 40; break;
+      default: shift = 0; break;
+    }
+    if (shift)
+      num.remove_suffix(1);
+    else
+      shift = 20;
+  }
+  uint64_t n = 0;
+  if (!parse_num(num, n) || n > (uint64_t{1} << 40) >> shift)
+    fail(key, v, "must be a number of MB (or K/M/G/T suffixed) up to 1T, e.g. cache_size=64");
+  const uint64_t bytes = n << shift;
+  if (bytes != 0 && bytes < WriteCache::kPage)
+    fail(key, v, "smaller than one 4 KiB page: give at least cache_size=4K (or 0 for none)");
+  return bytes;
+}
+
 constexpr string_view kFaultHelp = "interval,probability,space,times";
 
 // splitmix64: small, fast, and the same sequence for the same seed on every machine.
@@ -223,6 +253,10 @@ std::vector<AttributeInfo> fault_attributes() {
        "bandwidth limit (null_blk's throttling: requests over budget are requeued and "
        "retried)",
        true, false},
+      {"cache_size", "0", "MB",
+       "volatile write-back cache in MB (K/M/G/T suffixes), 0 = none: writes wait there "
+       "until a FLUSH, a FUA or an eviction puts them in the driver; a power cut loses them",
+       false, true},
       {"power", "1", "bool",
        "live only: 0 cuts the power (in-flight requests fail, a write cache loses its dirty "
        "data, new requests fail with EIO), 1 restores it",
@@ -307,6 +341,11 @@ void apply_fault_items(FaultSettings& out, const std::vector<std::string>& items
     } else if (key == "error_seed") {
       if (!parse_num(v, s.error.seed))
         fail(key, v, "must be a non-negative integer (e.g. error_seed=42)");
+    } else if (key == "cache_size") {
+      if (live)
+        fail(key, v,
+             "the write cache is sized when the device is created (give it to mqblk add/nbd)");
+      s.cache_size = parse_cache_size(key, v);
     } else if (key == "mbps") {
       if (!parse_num(v, s.mbps) || s.mbps > (uint64_t{1} << 30))
         fail(key, v, "must be a number of MiB/s between 0 (no limit) and 2^30 (e.g. mbps=100)");
@@ -329,6 +368,14 @@ std::optional<std::pair<unsigned, unsigned>> first_failing_hctx(const FaultSetti
   return std::nullopt;
 }
 
+namespace {
+// cache_size as it would be given: MB when whole, else K.
+std::string cache_size_text(uint64_t bytes) {
+  if (bytes % (uint64_t{1} << 20) == 0) return std::to_string(bytes >> 20);
+  return std::to_string(bytes >> 10) + "K";
+}
+}  // namespace
+
 std::vector<std::string> fault_items_all(const FaultSettings& s) {
   std::vector<std::string> v;
   v.push_back("badblocks=" + s.badblocks.to_string());
@@ -347,6 +394,7 @@ std::vector<std::string> fault_items_all(const FaultSettings& s) {
   v.push_back("error_ops=" + ops);
   v.push_back(fmt::format("error_seed={}", s.error.seed));
   v.push_back(fmt::format("mbps={}", s.mbps));
+  v.push_back("cache_size=" + cache_size_text(s.cache_size));
   return v;
 }
 
@@ -373,6 +421,7 @@ std::vector<std::string> fault_items(const FaultSettings& s) {
     v.push_back(fmt::format("error_seed={}", s.error.seed));
   }
   if (s.mbps) v.push_back(fmt::format("mbps={}", s.mbps));
+  if (s.cache_size) v.push_back("cache_size=" + cache_size_text(s.cache_size));
   return v;
 }
 
@@ -384,6 +433,7 @@ void DeviceFaults::update_active() noexcept {
   if (s_.error.armed()) a |= kError;
   if (s_.mbps) a |= kMbps;
   if (!powered_.load(std::memory_order_relaxed)) a |= kPowerOff;
+  if (cache_) a |= kCache;
   active_.store(a, std::memory_order_release);
 }
 
@@ -394,7 +444,19 @@ void DeviceFaults::configure(const FaultSettings& s) {
   s_.powered = powered_.load(std::memory_order_relaxed);
   if (reseed) rng_ = s.error.seed;
   ns_per_mib_.store(s.mbps ? 1'000'000'000ull / s.mbps : 0, std::memory_order_relaxed);
+  if (s.cache_size && !cache_ && depth_) {
+    cache_ = std::make_unique<WriteCache>(s.cache_size, limits_, nr_hw_queues_, depth_);
+    cache_ptr_.store(cache_.get(), std::memory_order_release);
+  }
+  s_.cache_size = cache_ ? cache_->size_bytes() : 0;
   update_active();
+}
+
+void DeviceFaults::set_geometry(const DiskLimits& limits, unsigned nr_hw_queues, unsigned depth) {
+  std::lock_guard lk(lock_);
+  limits_ = limits;
+  nr_hw_queues_ = nr_hw_queues;
+  depth_ = depth;
 }
 
 FaultSettings DeviceFaults::settings() const {
@@ -407,6 +469,9 @@ FaultSettings DeviceFaults::settings() const {
 void DeviceFaults::set_powered(bool on) noexcept {
   std::lock_guard lk(lock_);
   powered_.store(on, std::memory_order_release);
+  // After the store: from here every dispatch fails, so nothing enters the cache after
+  // it lost its content (a write racing the cut may still land: it was in flight).
+  if (!on && cache_) cache_->drop();
   update_active();
 }
 

@@ -108,6 +108,28 @@ FaultSettings plan_faults(std::string_view driver, const std::vector<std::string
   } catch (const ConfigError& e) {
     throw ConfigError(fmt::format("{}: {}", driver, e.what()));
   }
+  if (s.cache_size) {
+    // Where a write cache cannot keep its promises, it is refused rather than ignored.
+    const uint64_t mb = s.cache_size >> 20;
+    const char* why = p.limits.read_only ? "the device is read-only: there is nothing to cache"
+                      : p.limits.zoned != ZonedModel::none
+                          ? "a zoned device: the cache does not keep zone write pointers"
+                      : !p.limits.volatile_write_cache
+                          ? "this configuration keeps no data and takes no FLUSH, so nothing "
+                            "could make cached writes durable (a null device: memory_backed=1)"
+                      : !p.fills_read_buffers
+                          ? "this configuration's reads do not return what was written, so "
+                            "there is nothing to cache"
+                      : p.limits.max_request_bytes() < WriteCache::kPage
+                          ? "requests are smaller than the cache's 4 KiB pages (raise max_sectors)"
+                      : p.per_queue_cap() < 8 || p.queue_depth < 8
+                          ? "the write-backs need tags of their own: give hw_queue_depth=8 or more"
+                          : nullptr;
+    if (why)
+      throw ConfigError(
+          fmt::format("{}: cache_size={}: {}; drop cache_size", driver,
+                      mb ? std::to_string(mb) : std::to_string(s.cache_size >> 10) + "K", why));
+  }
   if (auto failed = first_failing_hctx(s, p.nr_devices, p.nr_hw_queues))
     throw ConfigError(fmt::format(
         "{}: init_hctx={}: fault injected: hardware queue {} of device {} failed to "
@@ -216,6 +238,9 @@ std::vector<std::pair<std::string, std::string>> control_get(BlockDevice& dev) {
     out.emplace_back("fault_failed", std::to_string(f->failed()));
     out.emplace_back("fault_held", std::to_string(f->held()));
     out.emplace_back("throttled", std::to_string(f->throttled()));
+    WriteCache* c = f->cache();
+    out.emplace_back("cache_dirty_bytes", std::to_string(c ? c->dirty_bytes() : 0));
+    out.emplace_back("cache_evicted_pages", std::to_string(c ? c->evicted_pages() : 0));
   }
   // The driver's live values replace what it was created with (irqmode set live, say).
   std::vector<std::pair<std::string, std::string>> live;

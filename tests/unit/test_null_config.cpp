@@ -54,7 +54,6 @@ TEST(NullConfig, Defaults) {
   EXPECT_FALSE(c.memory_backed);
   EXPECT_FALSE(c.discard);
   EXPECT_TRUE(c.fua);
-  EXPECT_EQ(c.cache_size_bytes, 0u);
   EXPECT_FALSE(c.blocking);
   EXPECT_FALSE(c.shared_tags);
   EXPECT_FALSE(c.rotational);
@@ -78,7 +77,6 @@ TEST(NullConfig, SizeUnitsAndSuffixes) {
   EXPECT_EQ(parse_null_config({"size=1T"}).size_bytes, 1024 * kGiB);
   EXPECT_EQ(parse_null_config({"gb=4"}).size_bytes, 4 * kGiB);
   EXPECT_EQ(parse_null_config({"gb=1T"}).size_bytes, 1024 * kGiB);
-  EXPECT_EQ(parse_null_config({"cache_size=64", "memory_backed=1"}).cache_size_bytes, 64 * kMiB);
   EXPECT_EQ(parse_null_config({"memory_cap=1G", "memory_backed=1"}).memory_cap_bytes, kGiB);
   EXPECT_EQ(parse_null_config({"memory_cap=256", "memory_backed=1"}).memory_cap_bytes, 256 * kMiB);
 }
@@ -107,7 +105,6 @@ TEST(NullConfig, EveryAttribute) {
                                     "memory_backed=1",
                                     "discard=1",
                                     "fua=0",
-                                    "cache_size=32",
                                     "blocking=1",
                                     "shared_tags=1",
                                     "rotational=1",
@@ -127,7 +124,6 @@ TEST(NullConfig, EveryAttribute) {
   EXPECT_TRUE(c.memory_backed);
   EXPECT_TRUE(c.discard);
   EXPECT_FALSE(c.fua);
-  EXPECT_EQ(c.cache_size_bytes, 32 * kMiB);
   EXPECT_TRUE(c.blocking);
   EXPECT_TRUE(c.shared_tags);
   EXPECT_TRUE(c.rotational);
@@ -227,7 +223,6 @@ TEST(NullConfig, ImpossibleCombinations) {
   EXPECT_ERROR((Items{"discard=1"}), "discard=1", "memory_backed=1");
   EXPECT_ERROR((Items{"backing_file=/dev/shm/x"}), "backing_file=/dev/shm/x", "memory_backed=1");
   EXPECT_ERROR((Items{"memory_cap=1G"}), "memory_cap=1G", "memory_backed=1");
-  EXPECT_ERROR((Items{"cache_size=16"}), "cache_size=16", "memory_backed=1");
   EXPECT_NO_THROW(parse_null_config({"discard=1", "memory_backed=1"}));
   EXPECT_NO_THROW(parse_null_config({"memory_backed=1", "discard=0", "memory_cap=0"}));
 }
@@ -240,9 +235,9 @@ TEST(NullConfig, AttrStringRoundTrips) {
       {},
       {"size=1G", "memory_backed=1", "discard=1"},
       {"size=512K", "bs=4096", "irqmode=timer", "request_timeout=0.25", "fua=no"},
-      {"memory_backed=1", "backing_file=/dev/shm/a", "memory_cap=100M", "cache_size=8",
-       "home_node=1", "rotational=on", "max_sectors=128", "virt_boundary=1", "blocking=1",
-       "shared_tags=1", "submit_queues=3", "hw_queue_depth=7"},
+      {"memory_backed=1", "backing_file=/dev/shm/a", "memory_cap=100M", "home_node=1",
+       "rotational=on", "max_sectors=128", "virt_boundary=1", "blocking=1", "shared_tags=1",
+       "submit_queues=3", "hw_queue_depth=7"},
   };
   for (const Items& items : cases) {
     NullConfig c = parse_null_config(items);
@@ -282,7 +277,6 @@ TEST(NullConfig, AttributesListed) {
                         "memory_backed",
                         "discard",
                         "fua",
-                        "cache_size",
                         "blocking",
                         "shared_tags",
                         "nr_devices",

@@ -78,7 +78,7 @@ constexpr string_view kBoolRange = "must be 0 or 1 (also true/false, yes/no, on/
 constexpr string_view kSizeRange = "must be between 1K and 1P: a number of MB, or a K/M/G/T suffix";
 
 // clang-format off
-const std::array<Attr, 34> kAttrs{{
+const std::array<Attr, 33> kAttrs{{
   {"size", "size", Kind::bytes, &NullConfig::size_bytes, 20, 1, kMaxBytes, kSizeRange,
    "size=1G", "MB", "256000", "device size in MB (suffixes K/M/G/T accepted: size=1G is 1024)",
    true, nullptr},
@@ -117,9 +117,6 @@ const std::array<Attr, 34> kAttrs{{
    false, nullptr},
   {"fua", "fua", Kind::boolean, &NullConfig::fua, 0, 0, 1, kBoolRange, "fua=0", "bool", "1",
    "advertise FUA", false, nullptr},
-  {"cache_size", "cache_size", Kind::bytes, &NullConfig::cache_size_bytes, 20, 0, kMaxBytes,
-   "must be between 0 and 1P: a number of MB, or a K/M/G/T suffix", "cache_size=64", "MB",
-   "0", "volatile write cache size in MB, 0 = none (needs memory_backed=1)", false, nullptr},
   {"blocking", "blocking", Kind::boolean, &NullConfig::blocking, 0, 0, 1, kBoolRange,
    "blocking=1", "bool", "0", "blocking driver: queue_rq may sleep", false, nullptr},
   {"shared_tags", "shared_tags", Kind::boolean, &NullConfig::shared_tags, 0, 0, 1, kBoolRange,
@@ -513,8 +510,7 @@ NullConfig parse_null_config(const std::vector<std::string>& kv) {
     bool set;
   };
   for (const NeedsMemory& n :
-       {NeedsMemory{"discard", cfg.discard}, NeedsMemory{"cache_size", cfg.cache_size_bytes != 0},
-        NeedsMemory{"backing_file", !cfg.backing_file.empty()},
+       {NeedsMemory{"discard", cfg.discard}, NeedsMemory{"backing_file", !cfg.backing_file.empty()},
         NeedsMemory{"memory_cap", cfg.memory_cap_bytes != 0}}) {
     if (n.set && !cfg.memory_backed)
       throw ConfigError(

@@ -35,7 +35,6 @@ struct NullConfig {
   bool memory_backed = false;        // store data (a PageStore) instead of dropping it
   bool discard = false;              // needs memory_backed
   bool fua = true;
-  uint64_t cache_size_bytes = 0;  // cache_size=MB; needs memory_backed
   bool blocking = false;          // BLK_MQ_F_BLOCKING: queue_rq may sleep
   bool shared_tags = false;       // the nr_devices devices share one tag set
   uint32_t nr_devices = 1;        // devices to create (make_null_devices)

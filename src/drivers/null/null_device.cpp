@@ -6,33 +6,6 @@
 #include "drivers/null/null_driver.hpp"
 
 namespace mqblk::null {
-Status NullDriver::cache_io(const Owned<NullDriver>& rq) {
-  switch (rq.op()) {
-    case Op::read:
-    case Op::write: {
-      const bool write = rq.op() == Op::write;
-      if (write && (rq.flags() & kReqPreflush)) {
-        Status f = cache_->flush();
-        if (f != Status::ok) return f;
-      }
-      uint64_t off = rq.offset();
-      for (unsigned i = 0, n = rq.segment_count(); i < n; ++i) {
-        const IoSegment seg = rq.segment(i);
-        Status s = write ? cache_->write(off, seg.buf, seg.len, rq.fua())
-                         : cache_->read(off, seg.buf, seg.len);
-        if (s != Status::ok) return s;
-        off += seg.len;
-      }
-      return Status::ok;
-    }
-    case Op::flush: return cache_->flush();
-    case Op::discard: return cache_->discard(rq.offset(), rq.bytes());
-    case Op::write_zeroes:
-      return cache_->write_zeroes(rq.offset(), rq.bytes(), !(rq.flags() & kReqNoUnmap));
-    default: return Status::notsupp;
-  }
-}
-
 void NullDriver::poll_add(Hctx<NullDriver>& h, Owned<NullDriver> rq, Status s, uint64_t result) {
   PollList& p = polled_[h.index() - first_poll_queue_];
   std::lock_guard lk(p.lock);
@@ -82,10 +55,6 @@ void NullDriver::live_state(std::vector<std::pair<std::string, std::string>>& ou
     out.emplace_back("polled_ios", std::to_string(n));
   }
   if (store_) out.emplace_back("resident_bytes", std::to_string(store_->resident_bytes()));
-  if (cache_) {
-    out.emplace_back("cache_dirty_bytes", std::to_string(cache_->dirty_bytes()));
-    out.emplace_back("cache_evicted_pages", std::to_string(cache_->evicted_pages()));
-  }
 }
 
 NullPlan plan_null_device(const std::vector<std::string>& attrs, const DeviceOverrides& overrides) {
@@ -117,10 +86,6 @@ NullPlan plan_null_device(const std::vector<std::string>& attrs, const DeviceOve
   l.volatile_write_cache = cfg.memory_backed;
   l.fua = cfg.fua;
   l.rotational = cfg.rotational;
-  if (cfg.zoned && cfg.cache_size_bytes)
-    throw ConfigError(
-        "null: cache_size with zoned=1: the write cache does not keep zone write pointers "
-        "(drop cache_size, or zoned)");
   if (cfg.zoned) {
     p.zoned = plan_zoned(cfg);
     apply_zoned_limits(p.zoned.geometry, l);

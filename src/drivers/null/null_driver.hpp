@@ -3,8 +3,8 @@
 // Completes every request without doing I/O, or, with memory_backed=1, stores the data
 // in a sparse PageStore. Completion follows irqmode as null_blk: 0 inline in queue_rq,
 // 1 through the hardware queue's completion context, 2 by a timer completion_nsec later.
-// Threads: queue_rq runs on the submitting thread of its hardware queue; the PageStore and
-// the WriteCache (cache_size) are safe for concurrent use by every queue; block_status,
+// Threads: queue_rq runs on the submitting thread of its hardware queue; the PageStore is
+// safe for concurrent use by every queue; block_status,
 // set_live_attr and live_state may be called from any thread (irqmode and completion_nsec
 // are atomics: a change applies to the requests started after it). Hardware queues from
 // submit_queues on are polled (poll_queues): their requests end in poll(), on the thread
@@ -22,7 +22,6 @@
 
 #include "drivers/null/null_config.hpp"
 #include "drivers/null/page_store.hpp"
-#include "drivers/null/write_cache.hpp"
 #include "drivers/null/zoned_null.hpp"
 #include "mqblk/device.hpp"
 
@@ -37,9 +36,6 @@ class NullDriver {
   NullDriver(const NullConfig& cfg, std::unique_ptr<PageStore> store,
              std::unique_ptr<ZoneTable> zones = nullptr)
       : store_(std::move(store)),
-        cache_(store_ && cfg.cache_size_bytes
-                   ? std::make_unique<WriteCache>(*store_, cfg.cache_size_bytes)
-                   : nullptr),
         zones_(std::move(zones)),
         io_(zones_   ? IoPath::zoned
             : store_ ? IoPath::store
@@ -87,17 +83,16 @@ class NullDriver {
 
   Extent block_status(uint64_t offset, uint64_t max_len) {
     if (!store_) return Extent{max_len, false, false};
-    Extent e = store_->extent_at(offset, max_len);
-    return cache_ ? cache_->clip(offset, e) : e;
+    return store_->extent_at(offset, max_len);
   }
 
-  // No window with a cache (the cache, not the store, takes the writes). A zoned device
+  // A zoned device
   // lends only ranges that hold no data: a write lands in the window before the zone rules
   // may refuse it, so over data (behind the write pointer) it would change what is there;
   // over holes a refused write is undone by abandon_window, as any failed one. A write at
   // the write pointer is over holes; reads (which need data) never get one.
   std::byte* direct_window(uint64_t offset, uint64_t len) {
-    if (!store_ || cache_) return nullptr;
+    if (!store_) return nullptr;
     if (zones_) {
       Extent e = store_->extent_at(offset, len);
       if (!e.hole || e.length < len) return nullptr;
@@ -105,20 +100,13 @@ class NullDriver {
     return store_->window(offset, len);
   }
   void abandon_window(uint64_t offset, uint64_t len) {
-    if (store_ && !cache_) store_->abandon_window(offset, len);
+    if (store_) store_->abandon_window(offset, len);
   }
-
-  // The power cut drops what the cache did not make durable; the store is the media.
-  void power_off() {
-    if (cache_) cache_->drop();
-  }
-  void power_on() {}
 
   bool set_live_attr(std::string_view key, std::string_view value, bool apply);
   void live_state(std::vector<std::pair<std::string, std::string>>& out) const;
 
   PageStore* store() noexcept { return store_.get(); }
-  WriteCache* cache() noexcept { return cache_.get(); }
   ZoneTable* zones() noexcept { return zones_.get(); }
 
   unsigned report_zones(uint64_t sector, ZoneInfo* out, unsigned max) {
@@ -136,7 +124,6 @@ class NullDriver {
   Status zoned_read(const Owned<NullDriver>& rq, uint32_t valid_bytes);
 
   [[gnu::noinline]] Status store_io(const Owned<NullDriver>& rq) {
-    if (cache_) return cache_io(rq);
     switch (rq.op()) {
       case Op::read: return store_rw(rq, false, rq.offset());
       case Op::write: return store_rw(rq, true, rq.offset());
@@ -147,7 +134,6 @@ class NullDriver {
       default: return Status::notsupp;
     }
   }
-  Status cache_io(const Owned<NullDriver>& rq);
 
   // One store call per segment (a single buffer is one segment), from byte off (the
   // request's own offset, or where a zone append lands). A segmented write that fails part
@@ -173,7 +159,6 @@ class NullDriver {
   unsigned poll_queue(Hctx<NullDriver>& h);
 
   std::unique_ptr<PageStore> store_;
-  std::unique_ptr<WriteCache> cache_;
   std::unique_ptr<ZoneTable> zones_;
   IoPath io_;
   std::atomic<IrqMode> irqmode_;
