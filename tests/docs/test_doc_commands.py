@@ -36,7 +36,8 @@ COMMAND = re.compile(r"^(\$ )?(((\./)?build[^/ ]*/src/cli/)?mqblk( |$)|(\./)?scr
 SYNOPSIS = re.compile(r"^mqblk [a-z-]+( |$).*(\[|\||\b[A-Z]{2,}\b)")
 TIMEOUT = 20
 
-# (what, reason): `what` is a function of (tokens, line, file) -> bool.
+# (what, reason): `what` is a function of (tokens, line, file, transcript's shown lines or
+# None) -> bool.
 def has(tokens, *words):
     return any(t in words for t in tokens)
 
@@ -48,23 +49,26 @@ def driver_of(tokens):
     return None
 
 RULES = [
-    (lambda t, l, f: t[0] in ("cmake", "c++"),
+    (lambda t, l, f, e: t[0] in ("cmake", "c++"),
      "building and installing: tests/install runs cmake --install into a temporary prefix and "
      "builds its example with find_package(mqblk) and with pkg-config"),
-    (lambda t, l, f: not BINARIES.match(t[0]) and t[0] != "nbdinfo",
+    (lambda t, l, f, e: not BINARIES.match(t[0]) and t[0] != "nbdinfo",
      "a build, suite, benchmark or fuzz script: minutes (CI runs scripts/test.sh itself; "
      "bench/ scripts are run by hand for docs/benchmarks.md)"),
-    (lambda t, l, f: t[0] == "nbdinfo",
+    (lambda t, l, f, e: t[0] == "nbdinfo",
      "a client of the server on a line above: the test reaches each server it runs with "
      "nbdinfo through --run"),
-    (lambda t, l, f: len(t) > 1 and t[1] in ("add", "del", "recover", "chown-dev"),
+    (lambda t, l, f, e: len(t) > 1 and t[1] in ("add", "del", "recover", "chown-dev"),
      "ublk: needs the ublk_drv kernel module (/dev/ublk-control) and root; tests/vm run "
      "these in a VM"),
-    (lambda t, l, f: len(t) > 1 and t[1] in ("set", "get") and len(t) > 2 and t[2].isdigit(),
+    (lambda t, l, f, e: len(t) > 1 and t[1] in ("set", "get") and len(t) > 2 and t[2].isdigit(),
      "a ublk device's number: needs ublk_drv (tests/vm/dev_powercut.sh, dev_faults.sh)"),
-    (lambda t, l, f: "rbd" in t[2:],
+    (lambda t, l, f, e: "rbd" in t[2:],
      "rbd: needs a Ceph cluster (tests/rbd start one per test)"),
-    (lambda t, l, f: any(x.startswith("--tls") and x != "--tls=off" for x in t),
+    (lambda t, l, f, e: e is not None and len(t) > 1 and t[1] == "nbd" and "--run" not in t,
+     "a background server's transcript (its 'serving URI as pid N' line): this test runs "
+     "servers captive; tests/nbd/test_nbd_cli.sh checks that line"),
+    (lambda t, l, f, e: any(x.startswith("--tls") and x != "--tls=off" for x in t),
      "TLS: needs certificates or a PSK file and a client that has them (tests/nbd/test_tls.sh)"),
 ]
 
@@ -302,7 +306,7 @@ def run_part(r, where, part, expect):
     if not t:
         return
     for test, reason in RULES:
-        if test(t, part, where):
+        if test(t, part, where, expect):
             r.not_run.append(f"{where}: {part}  -- {reason}")
             return
     braces = re.search(r"\{([^{}]*,[^{}]*)\}", part)

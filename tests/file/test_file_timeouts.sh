@@ -19,7 +19,7 @@ for rw in randwrite randrw; do
   set -e
   [[ $rc == 1 ]] || fail "$rw: exit status $rc (want 1: timeouts counted as errors): $out"
   errors=$(grep -oE '[0-9]+ errors' <<<"$out" | grep -oE '^[0-9]+')
-  ios=$(grep -oE '[0-9]+ I/Os' <<<"$out" | grep -oE '^[0-9]+')
+  ios=$(grep -oE '[0-9]+ I/Os, [0-9]+ errors' <<<"$out" | grep -oE '^[0-9]+')  # the totals line
   (( errors > 0 && ios > errors )) || fail "$rw: $ios I/Os, $errors errors: $out"
   grep -q "mqblk: $errors I/O errors during the run" <<<"$out" || fail "$rw: summary: $out"
   echo "ok: $rw: $ios I/Os, $errors timed out"
