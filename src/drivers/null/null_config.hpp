@@ -35,9 +35,9 @@ struct NullConfig {
   bool memory_backed = false;        // store data (a PageStore) instead of dropping it
   bool discard = false;              // needs memory_backed
   bool fua = true;
-  bool blocking = false;          // BLK_MQ_F_BLOCKING: queue_rq may sleep
-  bool shared_tags = false;       // the nr_devices devices share one tag set
-  uint32_t nr_devices = 1;        // devices to create (make_null_devices)
+  bool blocking = false;     // BLK_MQ_F_BLOCKING: queue_rq may sleep
+  bool shared_tags = false;  // the nr_devices devices share one tag set
+  uint32_t nr_devices = 1;   // devices to create (make_null_devices)
   bool rotational = false;
   uint32_t max_sectors = 2560;  // per request, in 512-byte sectors
   uint32_t queue_mode = 2;      // only 2 (multiqueue) is accepted
