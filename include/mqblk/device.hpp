@@ -281,7 +281,7 @@ class DeviceQueue final : public IoQueue {
   // into a buffer its submitter is about to free.
   [[gnu::cold]] void cancel_outstanding() noexcept {
     detail::CurrentQueue cur(this);
-    for (unsigned t = 0; t < h_.depth(); ++t) {
+    for (unsigned t = 0; t < h_.nr_slots(); ++t) {
       Ref<D> r = h_.lookup_current(t);
       // end_ctx is stable while the reference pins this use of the slot.
       if (!r || h_.slot(t).end_ctx != this) continue;
@@ -379,7 +379,7 @@ class Device final : public BlockDevice {
           detail::KickOps{&DeviceQueue<D>::kick_enter, &DeviceQueue<D>::kick_exit});
       if constexpr (HasInitRequest<D>)
         if (member_.first)
-          for (unsigned t = 0; t < cfg_.queue_depth; ++t)
+          for (unsigned t = 0; t < cfg_.queue_depth + kReservedTags; ++t)
             driver_.init_request(hctxs_.back()->pdu(t), q, t);
       hctxs_.back()->set_faults(&faults_, limits_.logical_block_size >> kSectorShift);
       if constexpr (HasInitHctx<D>) driver_.init_hctx(*hctxs_.back());
@@ -483,7 +483,7 @@ class Device final : public BlockDevice {
     if (!on) {
       faults_.set_powered(false);  // from here every dispatch fails with ioerr
       for (auto& h : hctxs_)
-        for (unsigned t = 0; t < h->depth(); ++t) {
+        for (unsigned t = 0; t < h->nr_slots(); ++t) {
           if (h->end_fault_held(t, Status::ioerr)) continue;
           Ref<D> r = h->lookup_current(t);
           if (r) (void)r.try_end(Status::ioerr);
@@ -590,7 +590,7 @@ class Device final : public BlockDevice {
   // cancel when the owner lets go).
   void cancel_all() noexcept {
     for (auto& h : hctxs_) {
-      for (unsigned t = 0; t < h->depth(); ++t) {
+      for (unsigned t = 0; t < h->nr_slots(); ++t) {
         if (h->end_fault_held(t, Status::cancelled)) continue;
         Ref<D> r = h->lookup_current(t);
         if (r) r.try_end(Status::cancelled);
@@ -624,7 +624,7 @@ class Device final : public BlockDevice {
       // are delivered by running the contexts; whatever the driver holds it ends itself.
       // A timeout fault parked just as cancel_all ran is the engine's to end.
       for (auto& h : hctxs_)
-        for (unsigned t = 0; t < h->depth(); ++t) (void)h->end_fault_held(t, Status::cancelled);
+        for (unsigned t = 0; t < h->nr_slots(); ++t) (void)h->end_fault_held(t, Status::cancelled);
       if (wait_idle(20'000'000)) return true;
       const int64_t now = detail::now_ns();
       if (now >= next_report_ns_) {
@@ -687,7 +687,7 @@ class Device final : public BlockDevice {
   void scan_timeouts(int64_t now) noexcept {
     for (auto& hp : hctxs_) {
       Hctx<D>& h = *hp;
-      for (unsigned t = 0; t < h.depth(); ++t) {
+      for (unsigned t = 0; t < h.nr_slots(); ++t) {
         detail::RequestSlot& s = h.slot(t);
         uint64_t w = s.word.load(std::memory_order_acquire);
         if (detail::state_of(w) != detail::kInFlight) continue;

@@ -34,7 +34,9 @@
 //       Owned/Ref/parked id it still keeps (or make its threads do so). Teardown waits
 //       until they are all let go, reporting the ones still held after 10 s.
 //   void init_request(typename D::Pdu& pdu, unsigned hw_queue, unsigned tag);  optional
-//       Thread: the creating thread, once per tag, before any I/O.
+//       Thread: the creating thread, once per tag, before any I/O. Tags of a hardware
+//       queue run from 0 to queue_depth + kReservedTags - 1 (mqblk/tag_set.hpp: the last
+//       are the engine's own, for write-cache write-backs): size per-tag state so.
 //   static constexpr bool kSegments = true;                                  optional
 //       The driver reads a request's data through segment_count()/segment(i) (not only
 //       data()), so it accepts segmented requests (IoQueue::submit_segments); without it

@@ -58,20 +58,23 @@ class Hctx {
   // first: no other device has used hw (the first, or only, device on the tag set).
   Hctx(D& driver, unsigned index, HwTags<D>& hw, bool first)
       : driver_(&driver), index_(index), hw_(hw) {
-    timers_.reserve(depth());
+    timers_.reserve(nr_slots());
     // Each start writes its slot's hctx. The first device writes it now too, so that a tag
     // taken but not yet started counts as this queue's in in_flight(), as it does when
     // the set is not shared. A later device must not: other devices' requests may be in
     // flight on these slots.
     if (first)
-      for (unsigned t = 0; t < depth(); ++t)
+      for (unsigned t = 0; t < nr_slots(); ++t)
         hw_.slots[t].hctx.store(this, std::memory_order_relaxed);
   }
   Hctx(const Hctx&) = delete;
   Hctx& operator=(const Hctx&) = delete;
 
   unsigned index() const noexcept { return index_; }
+  // The submitters' tags (queue_depth), and every slot: those and the reserved tags
+  // (mqblk/tag_set.hpp), which the engine's scans cover as well.
   unsigned depth() const noexcept { return hw_.tags.depth(); }
+  unsigned nr_slots() const noexcept { return hw_.nr_slots(); }
   D& driver() const noexcept { return *driver_; }
   Pdu& pdu(unsigned tag) noexcept { return hw_.pdus[tag]; }
 
@@ -107,7 +110,7 @@ class Hctx {
   // when id names no request parked on this queue (claimed already, never parked, or a
   // stale id). Exactly one claim of a parked request succeeds. Any thread.
   Owned<D> claim(RequestId id) noexcept {
-    if (id.hw_queue() != index_ || id.tag() >= depth()) return Owned<D>();
+    if (id.hw_queue() != index_ || id.tag() >= nr_slots()) return Owned<D>();
     detail::RequestSlot& sl = hw_.slots[id.tag()];
     if (!sl.claim(id.generation())) return Owned<D>();
     if (sl.hctx.load(std::memory_order_relaxed) != this) {  // another device's request
@@ -285,7 +288,8 @@ class Hctx {
   // the last of them ended (cache_writeback_end claims and requeues it). again: they all
   // ended before this returned (slot is ours again); taken: slot was parked, or requeued
   // (nothing to write back yet: what it waits for is in flight already; or a FLUSH found no
-  // free tag); through: a WRITE found no free tag (slot is still ours).
+  // free tag, the reserved one included: a write-back holds it and will requeue a waiter);
+  // through: a WRITE found no free tag (slot is still ours).
   enum class CacheWait : uint8_t { taken, again, through };
   CacheWait cache_write_back(WriteCache& c, detail::RequestSlot* slot, CacheTag& t,
                              uint64_t off) noexcept {
@@ -298,12 +302,14 @@ class Hctx {
       if (tag == detail::Sbitmap::kNone) break;
       tags[n++] = tag;
     }
-    std::vector<CacheWriteback*> wbs;
-    if (n) {
-      const bool flush = slot->op == Op::flush || (slot->flags & kReqPreflush);
-      wbs = flush ? c.take_flush(t.flush_target, n) : c.take_eviction(off, slot->nr_bytes, n);
+    const bool flush = slot->op == Op::flush || (slot->flags & kReqPreflush);
+    if (n == 0 && flush) {  // every submitter tag held: the reserved one (tag_set.hpp)
+      const uint32_t tag = hw_.get_reserved();
+      if (tag != detail::Sbitmap::kNone) tags[n++] = tag;
     }
-    for (size_t i = wbs.size(); i < n; ++i) hw_.tags.put(tags[i]);
+    std::vector<CacheWriteback*> wbs;
+    if (n) wbs = flush ? c.take_flush(t.flush_target, n) : c.take_eviction(off, slot->nr_bytes, n);
+    for (size_t i = wbs.size(); i < n; ++i) hw_.slots[tags[i]].release_tag();
     if (n == 0 && slot->op == Op::write && !(slot->flags & kReqPreflush)) return CacheWait::through;
     if (wbs.empty()) {
       requeue(Owned<D>(slot));
@@ -416,8 +422,8 @@ class Hctx {
   // (the slot is not free for reuse yet). Not a hot path: it reads every slot.
   unsigned in_flight() const noexcept {
     unsigned n = 0;
-    for (unsigned t = 0; t < depth(); ++t)
-      n += hw_.tags.test(t) && hw_.slots[t].hctx.load(std::memory_order_relaxed) == this;
+    for (unsigned t = 0; t < nr_slots(); ++t)
+      n += hw_.taken(t) && hw_.slots[t].hctx.load(std::memory_order_relaxed) == this;
     return n;
   }
 
@@ -425,8 +431,8 @@ class Hctx {
   // of what is still held). Not a hot path.
   template <class F>
   void for_each_taken(F&& f) noexcept {
-    for (unsigned t = 0; t < depth(); ++t)
-      if (hw_.tags.test(t) && hw_.slots[t].hctx.load(std::memory_order_relaxed) == this)
+    for (unsigned t = 0; t < nr_slots(); ++t)
+      if (hw_.taken(t) && hw_.slots[t].hctx.load(std::memory_order_relaxed) == this)
         f(hw_.slots[t]);
   }
 
@@ -452,7 +458,7 @@ class Hctx {
     {
       std::lock_guard lk(timer_lock_);
       timers.swap(timers_);
-      timers_.reserve(depth());
+      timers_.reserve(nr_slots());
       next_timer_.store(-1, std::memory_order_release);
     }
     for (auto& e : timers) {
@@ -480,7 +486,7 @@ class Hctx {
   // Ends (or hands to complete()) every request on the softirq list, oldest first. With
   // cancel_with (teardown), each is ended with that status instead, bypassing complete().
   Ref<D> lookup_gen(uint32_t tag, uint64_t gen) noexcept {
-    if (tag >= depth() || !hw_.slots[tag].try_get_ref(gen)) return Ref<D>();
+    if (tag >= nr_slots() || !hw_.slots[tag].try_get_ref(gen)) return Ref<D>();
     Ref<D> r(&hw_.slots[tag]);
     // Stable while the reference is held: written before the start that the CAS saw.
     if (!MQBLK_BROKEN(WRONG_QUEUE) && hw_.slots[tag].hctx.load(std::memory_order_relaxed) != this)
@@ -489,7 +495,7 @@ class Hctx {
   }
   // The engine's scans: the request now on slot tag, if in flight on this queue.
   Ref<D> lookup_current(uint32_t tag) noexcept {
-    if (tag >= depth()) return Ref<D>();
+    if (tag >= nr_slots()) return Ref<D>();
     return lookup_gen(tag, hw_.slots[tag].generation());
   }
 

@@ -74,10 +74,6 @@ struct DevicePlan {
   // Values the driver adjusted, one line each (null_blk's zoned clamps), for a frontend to
   // show before it starts; the driver also prints them when it makes the devices.
   std::vector<std::string> notes;
-  // What one IoQueue may have in flight: the queue depth, or its fair share of a shared set.
-  unsigned per_queue_cap() const noexcept {
-    return shared_tags ? fair_share(queue_depth, nr_devices) : queue_depth;
-  }
 };
 
 // A driver's entry points. Both throw ConfigError (one line) for a bad attribute or an

@@ -59,28 +59,54 @@ MQBLK_OWNERSHIP_NS_BEGIN
 template <class D>
 class Device;
 
+// The engine's own request per hardware queue, beyond the queue_depth that submitters
+// share: tag queue_depth. The write cache's write-backs take it when a FLUSH (or a
+// PREFLUSH write) finds every submitter tag held, else FLUSHes holding every tag would
+// wait forever for a write-back none of them can start (blk-mq keeps a flush_rq per
+// flush queue for the same reason). Drivers see it as any request: per-tag state is
+// sized queue_depth + kReservedTags (init_request runs for it too).
+inline constexpr unsigned kReservedTags = 1;
+
 // The requests of one hardware queue: tag bitmap, request slots, driver data (Pdu).
 // Invariant: slots[t] and pdus[t] are request t of hardware queue `index` for the life of
 // the tag set; a slot's tag, hw_queue, tags and pdu fields never change. Which device's
 // hardware queue (Hctx) a request belongs to is written into its slot when it starts.
+// Tags 0..depth-1 come from `tags` (submitters and write-backs); tags depth.. are the
+// reserved ones, from `reserved` (write-backs only; its bits below depth never free).
 template <class D>
 struct HwTags {
   using Pdu = typename D::Pdu;
 
   HwTags(unsigned index, unsigned depth)
-      : tags(depth), slots(new detail::RequestSlot[depth]), pdus(new Pdu[depth]()) {
-    for (unsigned t = 0; t < depth; ++t) {
+      : tags(depth),
+        reserved(depth + kReservedTags, depth),
+        slots(new detail::RequestSlot[depth + kReservedTags]),
+        pdus(new Pdu[depth + kReservedTags]()) {
+    for (unsigned t = 0; t < depth + kReservedTags; ++t) {
       auto& s = slots[t];
       s.tag = t;
       s.hw_queue = static_cast<uint16_t>(index);
-      s.tags = &tags;
+      s.tags = t < depth ? &tags : &reserved;
       s.pdu = &pdus[t];
     }
   }
   HwTags(const HwTags&) = delete;
   HwTags& operator=(const HwTags&) = delete;
 
+  // Every slot: the submitters' tags and the reserved ones.
+  unsigned nr_slots() const noexcept { return tags.depth() + kReservedTags; }
+  // Whether slot t's tag is taken (in flight, or ended but still referenced).
+  bool taken(unsigned t) const noexcept {
+    return t < tags.depth() ? tags.test(t) : reserved.test(t);
+  }
+  // A reserved tag, or Sbitmap::kNone when they are all taken.
+  uint32_t get_reserved() noexcept {
+    if (MQBLK_BROKEN(NO_RESERVED_TAG)) return detail::Sbitmap::kNone;
+    return reserved.get_near(tags.depth());
+  }
+
   detail::Sbitmap tags;
+  detail::Sbitmap reserved;
   std::unique_ptr<detail::RequestSlot[]> slots;
   std::unique_ptr<Pdu[]> pdus;
 };

@@ -122,8 +122,6 @@ FaultSettings plan_faults(std::string_view driver, const std::vector<std::string
                             "there is nothing to cache"
                       : p.limits.max_request_bytes() < WriteCache::kPage
                           ? "requests are smaller than the cache's 4 KiB pages (raise max_sectors)"
-                      : p.per_queue_cap() < 8 || p.queue_depth < 8
-                          ? "the write-backs need tags of their own: give hw_queue_depth=8 or more"
                           : nullptr;
     if (why)
       throw ConfigError(

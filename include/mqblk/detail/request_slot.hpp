@@ -31,27 +31,29 @@ namespace mqblk {
 // lookup of an id whose request ended finds nothing, never the request that reused its
 // tag, until the same slot has started 2^40 more requests (at 22M IOPS on one slot, the
 // fastest rate measured at QD1, about 13.9 hours). Packs into 64 bits (raw()) for APIs
-// that carry one word: generation (40 bits) | hw_queue (12) | tag (12).
+// that carry one word: generation (40 bits) | hw_queue (11) | tag (13: a queue's
+// queue_depth tags and the engine's reserved one, mqblk/tag_set.hpp).
 class RequestId {
  public:
   constexpr RequestId() = default;  // names no request
   static constexpr RequestId make(unsigned hw_queue, unsigned tag, uint64_t generation) noexcept {
-    return RequestId((generation << kGenPos) | (uint64_t{hw_queue & kMask} << kQueuePos) |
-                     (tag & kMask));
+    return RequestId((generation << kGenPos) | (uint64_t{hw_queue & kQueueMask} << kQueuePos) |
+                     (tag & kTagMask));
   }
   static constexpr RequestId from_raw(uint64_t raw) noexcept { return RequestId(raw); }
   constexpr uint64_t raw() const noexcept { return v_; }
   constexpr unsigned hw_queue() const noexcept {
-    return static_cast<unsigned>((v_ >> kQueuePos) & kMask);
+    return static_cast<unsigned>((v_ >> kQueuePos) & kQueueMask);
   }
-  constexpr unsigned tag() const noexcept { return static_cast<unsigned>(v_ & kMask); }
+  constexpr unsigned tag() const noexcept { return static_cast<unsigned>(v_ & kTagMask); }
   constexpr uint64_t generation() const noexcept { return v_ >> kGenPos; }
   constexpr explicit operator bool() const noexcept { return v_ != 0; }
   friend constexpr bool operator==(RequestId a, RequestId b) noexcept { return a.v_ == b.v_; }
 
  private:
-  static constexpr unsigned kQueuePos = 12, kGenPos = 24;
-  static constexpr uint64_t kMask = 0xFFF;  // queue_depth <= 4096, nr_hw_queues <= 256
+  static constexpr unsigned kQueuePos = 13, kGenPos = 24;
+  // nr_hw_queues <= 256; tags 0..4096 (queue_depth <= 4096, and the reserved tag).
+  static constexpr uint64_t kQueueMask = 0x7FF, kTagMask = 0x1FFF;
   static_assert(kGenPos == detail::kGenShift, "an id holds the whole generation");
   constexpr explicit RequestId(uint64_t v) noexcept : v_(v) {}
   uint64_t v_ = 0;

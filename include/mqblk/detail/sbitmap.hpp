@@ -21,7 +21,9 @@ class Sbitmap {
  public:
   static constexpr uint32_t kNone = UINT32_MAX;
 
-  explicit Sbitmap(uint32_t depth)
+  // Tags first..depth-1 (first > 0: a range of slots beyond another bitmap's, as the
+  // reserved tags are; the tags below first are never given out).
+  explicit Sbitmap(uint32_t depth, uint32_t first = 0)
       : depth_(depth),
         shift_(shift_for(depth)),
         nr_words_((depth + (1u << shift_) - 1) >> shift_),
@@ -33,6 +35,8 @@ class Sbitmap {
       // Bits beyond the word's share of depth are permanently set so that get() never
       // returns them.
       uint64_t unusable = bits_in_word == 64 ? 0 : ~((uint64_t{1} << bits_in_word) - 1);
+      for (uint32_t b = 0; b < per_word && (i << shift_) + b < first; ++b)
+        unusable |= uint64_t{1} << b;
       words_[i].bits.store(unusable, std::memory_order_relaxed);
       words_[i].unusable = unusable;
     }
@@ -78,6 +82,12 @@ class Sbitmap {
       if (++w == nr_words_) w = 0;
     }
     return kNone;
+  }
+
+  // A free tag at or after `from` first (a cold path: the reserved tags' bitmap).
+  uint32_t get_near(uint32_t from) noexcept {
+    uint32_t hint = from < depth_ ? from >> shift_ : 0;
+    return get(hint);
   }
 
   // Claims a specific tag (a tag chosen outside, e.g. by the kernel for ublk). False if

@@ -46,6 +46,7 @@
 #define MQBLK_BROKEN_FREE_REFERENCED 4  // the owner frees the slot although refs remain
 #define MQBLK_BROKEN_WRONG_QUEUE 5      // lookups skip the "started by this queue" check
 #define MQBLK_BROKEN_HOLD_FORGOTTEN 6   // a timeout fault parks a request and forgets it
+#define MQBLK_BROKEN_NO_RESERVED_TAG 7  // write-backs never take the reserved tag
 #if defined(MQBLK_BROKEN_OWNERSHIP)
 #define MQBLK_BROKEN(rule) (MQBLK_BROKEN_OWNERSHIP == MQBLK_BROKEN_##rule)
 #else

@@ -278,9 +278,10 @@ void FileDriver::reap_loop(Ring& r) {
       // cost a wake-up and the CQ lock per completion. Look only for what stays unreaped.
       timespec ts{0, kFallbackReapNs};
       nanosleep(&ts, nullptr);
-      if (!io_uring_cq_ready(&r.ring) || !r.cq_lock.try_lock()) continue;
+      // The CQ head is read only under cq_lock (poll() advances it): lock, then look.
+      if (!r.cq_lock.try_lock()) continue;
       bool stop = false;
-      drain_cq_locked(r, &stop);
+      if (io_uring_cq_ready(&r.ring)) drain_cq_locked(r, &stop);
       r.cq_lock.unlock();
       if (stop) return;
       continue;

@@ -39,8 +39,11 @@ const char* step_name(Op op, Step step) noexcept {
 
 RbdDriver::RbdDriver(std::shared_ptr<RbdImage> image, unsigned nr_queues, unsigned depth,
                      uint32_t op_timeout_s)
-    : image_(std::move(image)), img_(image_->image()), depth_(depth), op_timeout_s_(op_timeout_s) {
-  for (unsigned q = 0; q < nr_queues; ++q) cookies_.push_back(std::make_unique<Cookie[]>(depth));
+    : image_(std::move(image)),
+      img_(image_->image()),
+      depth_(depth + kReservedTags),  // the engine's write-backs use the reserved tag too
+      op_timeout_s_(op_timeout_s) {
+  for (unsigned q = 0; q < nr_queues; ++q) cookies_.push_back(std::make_unique<Cookie[]>(depth_));
 }
 
 void RbdDriver::init_hctx(Hctx<RbdDriver>& h) {
