@@ -137,7 +137,9 @@ int main(int argc, char** argv) {
   TagSetConfig ts;
   ts.nr_hw_queues = kThreads;
   ts.queue_depth = g_depth;
-  ts.timeout_ns = 20'000'000;
+  // 20 ms: the timeout faults end soon. The flush storm arms none: its FLUSHes may wait
+  // for write-backs longer than that, and a wedge shows as lost I/O anyway.
+  ts.timeout_ns = storm ? 10'000'000'000 : 20'000'000;
   DiskLimits l;
   l.capacity_bytes = 16 << 20;
   auto dev = std::make_unique<Device<StressDriver>>(ts, l, "stress");
@@ -151,8 +153,13 @@ int main(int argc, char** argv) {
   uint64_t cuts = 0, configs = 0;
   std::thread chaos([&] {
     std::minstd_rand rng(99);
-    while (!storm && !stop.load()) {
-      const unsigned k = rng() % 8;
+    // The first changes: a timeout fault armed for 40 ms (twice the request timeout),
+    // then requeues, a power cut and bad blocks, so that even a run over in a fraction of
+    // a second (a release build) races every path the checks below ask for.
+    constexpr unsigned kFirst[] = {3, 4, 0, 1};
+    for (unsigned n = 0; !storm && !stop.load(); ++n) {
+      const unsigned k = n < 4 ? kFirst[n] : rng() % 8;
+      if (n == 1) std::this_thread::sleep_for(std::chrono::milliseconds(40));
       try {
         if (k == 0) {
           dev->set_power(false);
