@@ -310,7 +310,7 @@ class Hctx {
     std::vector<CacheWriteback*> wbs;
     if (n) wbs = flush ? c.take_flush(t.flush_target, n) : c.take_eviction(off, slot->nr_bytes, n);
     for (size_t i = wbs.size(); i < n; ++i) hw_.slots[tags[i]].release_tag();
-    if (n == 0 && slot->op == Op::write && !(slot->flags & kReqPreflush)) return CacheWait::through;
+    if (n == 0 && !flush) return CacheWait::through;
     if (wbs.empty()) {
       requeue(Owned<D>(slot));
       return CacheWait::taken;
