@@ -62,6 +62,7 @@ Slot* Connection::alloc_slot() noexcept {
   s->next = nullptr;
   s->buf = nullptr;
   s->direct = false;
+  s->landed_whole = false;
   s->submit_off = 0;
   s->parts_submitted = s->parts_done = 0;
   s->submit_finished = false;
@@ -79,8 +80,12 @@ void Connection::release(Slot* s) noexcept {
     // must forget the stray bytes (see BlockDevice::direct_window).
     const bool written = s->submit_finished && s->error == 0 && s->submit_off >= s->req.length &&
                          s->parts_done == s->parts_submitted;
-    if (!written && s->rx_have != 0) ctx_.dev.abandon_window(s->req.offset, s->rx_have);
+    // A payload that landed whole over data is the write the client sent, never a torn
+    // one; clearing it would turn old data into zeros, so it stays.
+    if (!written && s->rx_have != 0 && !s->landed_whole)
+      ctx_.dev.abandon_window(s->req.offset, s->rx_have);
     s->direct = false;
+    s->landed_whole = false;
     s->buf = nullptr;
   }
   if (s->buf) {
@@ -375,13 +380,17 @@ bool Connection::get_buffer(Slot* s) {
 // instead of two, and no pool memory held while it arrives. A payload cut short there only
 // touched blocks that held nothing, which abandon_window() clears again. Over data, the
 // payload waits for a pool buffer: a write changes data only once it arrived whole.
-// (A second write racing into the same hole meanwhile is the clients' race, as in NBD.)
+// Over data, a payload that is already whole in the input buffer goes straight in as well
+// (receive_payload copies it at once, so nothing torn can land): one copy instead of two.
+// (A second write racing into the same range meanwhile is the clients' race, as in NBD.)
 bool Connection::get_write_buffer(Slot* s) {
   if (std::byte* w = ctx_.dev.direct_window(s->req.offset, s->req.length)) {
-    Extent x = ctx_.dev.block_status(s->req.offset, s->req.length);
-    if (x.hole && x.length >= s->req.length) {
+    const bool whole_here = s->rx_have == 0 && in_len() >= s->req.length;
+    Extent x = whole_here ? Extent{} : ctx_.dev.block_status(s->req.offset, s->req.length);
+    if (whole_here || (x.hole && x.length >= s->req.length)) {
       s->buf = w;
       s->direct = true;
+      s->landed_whole = whole_here;
       return true;
     }
   }

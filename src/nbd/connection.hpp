@@ -95,8 +95,9 @@ struct Slot {
   Request req;
   std::byte* buf = nullptr;  // payload: from the pool, or the device's window when direct
   unsigned buf_cls = 0;
-  bool direct = false;      // buf is the device's direct_window for this WRITE (no pool memory)
-  uint64_t submit_off = 0;  // bytes of the range already handed to the engine
+  bool direct = false;        // buf is the device's direct_window for this WRITE (no pool memory)
+  bool landed_whole = false;  // direct over data: the whole payload was copied in at once
+  uint64_t submit_off = 0;    // bytes of the range already handed to the engine
   uint32_t parts_submitted = 0;
   uint32_t parts_done = 0;
   bool submit_finished = false;

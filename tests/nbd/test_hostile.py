@@ -167,6 +167,29 @@ def torn_write():
         c.close()
 
 
+def vanish_whole():
+    """WRITEs sent whole, their client gone before the replies: over data a payload whole in
+    the input buffer goes straight into the store, so the range holds the old bytes or the
+    new ones, never zeros or a mix. The server's device completes after 50 ms with one tag,
+    so the WRITEs wait for the queue with their payloads copied in while the client goes.
+    (Dropping one of them unsubmitted takes a server stop, where the store goes too.)"""
+    for length in (4096, 64 << 10, 1 * MiB):
+        a, b = bytes([0xC3]) * length, bytes([0x3C]) * length
+        off = 40 * MiB
+        c = Raw()
+        c.write(off, a)
+        for i in range(20):
+            c.send(CMD_WRITE, off, length, cookie=i + 2, payload=b if i % 2 == 0 else a)
+        c.send(CMD_WRITE, off, length, cookie=99, payload=b)
+        c.close()
+        time.sleep(0.5)
+        c = Raw()
+        got = c.read(off, length)
+        c.close()
+        check(got in (a, b), f"{length}-byte WRITEs sent whole, client gone: old or new bytes "
+              f"(found {sorted(set(got))[:4]})")
+
+
 # ------------------------------------------------------------------------- 2
 def send_until_blocked(sock, chunk, max_s=5.0):
     """Sends chunk over and over without reading, until a send makes no progress for 1 s
@@ -391,7 +414,7 @@ def fd_limit():
         s.close()
 
 
-CASES = {"torn_write": torn_write, "output_flood": output_flood, "starve": starve,
+CASES = {"torn_write": torn_write, "vanish_whole": vanish_whole, "output_flood": output_flood, "starve": starve,
          "stall": stall, "handshake_timeout": handshake_timeout,
          "idle_connections": idle_connections, "zero_reads": zero_reads, "fd_limit": fd_limit}
 CASES[CASE]()

@@ -6,6 +6,7 @@ CASE=${1:?usage: test_hostile.sh CASE}
 ARGS=()
 case $CASE in
   torn_write) DEV=(null size=64M memory_backed=1) ;;
+  vanish_whole) DEV=(null size=64M memory_backed=1 irqmode=2 completion_nsec=50000000 hw_queue_depth=1) ;;
   output_flood) ARGS=(--name "$(printf 'x%.0s' {1..1000})"); DEV=(null size=64M memory_backed=1) ;;
   starve) DEV=(null size=1G memory_backed=1) ;;
   starve_write) DEV=(null size=1G memory_backed=1 memory_cap=256M) ;;
