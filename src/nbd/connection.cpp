@@ -378,16 +378,19 @@ bool Connection::get_buffer(Slot* s) {
 // A WRITE's payload goes straight into the device's memory where the device lends it
 // (BlockDevice::direct_window) and the range holds no data yet: one copy (socket to store)
 // instead of two, and no pool memory held while it arrives. A payload cut short there only
-// touched blocks that held nothing, which abandon_window() clears again. Over data, the
-// payload waits for a pool buffer: a write changes data only once it arrived whole.
-// Over data, a payload that is already whole in the input buffer goes straight in as well
-// (receive_payload copies it at once, so nothing torn can land): one copy instead of two.
+// touched blocks that held nothing, which abandon_window() clears again. Over data, a
+// payload already whole in the input buffer goes straight in as well (receive_payload
+// copies it at once, so nothing torn can land); any other waits for a pool buffer: a write
+// changes data only once it arrived whole.
 // (A second write racing into the same range meanwhile is the clients' race, as in NBD.)
 bool Connection::get_write_buffer(Slot* s) {
   if (std::byte* w = ctx_.dev.direct_window(s->req.offset, s->req.length)) {
-    const bool whole_here = s->rx_have == 0 && in_len() >= s->req.length;
-    Extent x = whole_here ? Extent{} : ctx_.dev.block_status(s->req.offset, s->req.length);
-    if (whole_here || (x.hole && x.length >= s->req.length)) {
+    const bool whole_here = in_len() >= s->req.length;
+    auto all_hole = [&] {
+      Extent x = ctx_.dev.block_status(s->req.offset, s->req.length);
+      return x.hole && x.length >= s->req.length;
+    };
+    if (whole_here || all_hole()) {
       s->buf = w;
       s->direct = true;
       s->landed_whole = whole_here;

@@ -414,8 +414,8 @@ def fd_limit():
         s.close()
 
 
-CASES = {"torn_write": torn_write, "vanish_whole": vanish_whole, "output_flood": output_flood, "starve": starve,
-         "stall": stall, "handshake_timeout": handshake_timeout,
+CASES = {"torn_write": torn_write, "vanish_whole": vanish_whole, "output_flood": output_flood,
+         "starve": starve, "stall": stall, "handshake_timeout": handshake_timeout,
          "idle_connections": idle_connections, "zero_reads": zero_reads, "fd_limit": fd_limit}
 CASES[CASE]()
 sys.exit(1 if failures else 0)
