@@ -30,8 +30,9 @@ class Sbitmap {
         words_(new Word[nr_words_]) {
     const uint32_t per_word = 1u << shift_;
     for (uint32_t i = 0; i < nr_words_; ++i) {
-      uint32_t bits_in_word =
-          (i + 1 == nr_words_ && depth % per_word) ? depth % per_word : per_word;
+      // per_word is a power of two: the last word's share is depth's low bits.
+      const uint32_t tail = depth & (per_word - 1);
+      uint32_t bits_in_word = (i + 1 == nr_words_ && tail != 0) ? tail : per_word;
       // Bits beyond the word's share of depth are permanently set so that get() never
       // returns them.
       uint64_t unusable = bits_in_word == 64 ? 0 : ~((uint64_t{1} << bits_in_word) - 1);
